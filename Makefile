@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+DEMO_DB = build/demo.db
+
+.PHONY: demo test lint stress bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	mkdir -p build && rm -f $(DEMO_DB)
+	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations up
+	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations status
+	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations down
+	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations up
+	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations status
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check nbmigrate tests bench
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check nbmigrate tests bench
+
+stress: $(VENV)/.installed
+	NBMIGRATE_STRESS=1 $(PY) -m pytest -q -m stress tests
+
+bench: $(VENV)/.installed
+	$(PY) bench/run.py
+
+clean:
+	rm -rf build $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,7 @@
+"""`python -m nbmigrate`: the same as the `nbmigrate` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,96 @@
+"""The small contract every database backend meets: one method per database fact."""
+
+from __future__ import annotations
+
+import abc
+import getpass
+import os
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from ..config import DatabaseURL
+from ..model import TableInfo
+
+Params = Sequence[Any] | dict[str, Any] | None
+
+
+class Backend(abc.ABC):
+    """A connection to one database.
+
+    Transactions are plain SQL (`begin_sql`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`) issued by
+    `Database.transaction()`; a backend only says how to begin one.
+    """
+
+    dialect: str = ""
+    begin_sql: str = "BEGIN"
+    # Exceptions that come from the database itself (their statement is worth showing).
+    error_types: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+
+    @property
+    def display_url(self) -> str:
+        return self.url.masked
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Params = None) -> int:
+        """Run one statement; return the number of rows it changed (0 when unknown)."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Any]:
+        """Rows that support both `row[0]` and `row["column"]`."""
+
+    def iterate(self, sql: str, params: Params = None) -> AsyncIterator[Any]:
+        """Rows one by one; backends may stream, the default fetches all."""
+
+        async def _rows() -> AsyncIterator[Any]:
+            for row in await self.fetch_all(sql, params):
+                yield row
+
+        return _rows()
+
+    def native_sql(self, sql: str) -> str:
+        """Turn nbmigrate's own `?` placeholders into the backend's style."""
+        return sql
+
+    @abc.abstractmethod
+    def lock(self, timeout: float, purpose: str) -> AbstractAsyncContextManager[None]:
+        """Hold the migration lock for this database; raise LockTimeout naming the holder."""
+
+    @abc.abstractmethod
+    async def has_table(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def table_names(self) -> list[str]:
+        """Every user table, nbmigrate's ledger included, sorted."""
+
+    @abc.abstractmethod
+    async def describe(self, table: str) -> TableInfo: ...
+
+    @abc.abstractmethod
+    async def drop_all(self) -> list[str]:
+        """Drop every table, view, index and trigger; return what was dropped."""
+
+    async def interrupt(self) -> None:  # noqa: B027  (optional: not every backend can)
+        """Abort the statement in flight, if the backend can."""
+
+
+def holder_description(purpose: str) -> str:
+    """Who is running: shown to another run that waits for the lock."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"pid {os.getpid()} on {socket.gethostname()} ({user}), running `{purpose}`"

@@ -1,0 +1,198 @@
+"""SQLite through aiosqlite: the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ..config import DatabaseURL
+from ..errors import ConnectionFailed, LockTimeout
+from ..model import ColumnInfo, IndexInfo, TableInfo
+from .base import Backend, Params, holder_description
+
+try:  # POSIX; on other systems runs are serialised within one process only
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+_POLL_SECONDS = 0.05
+LOCK_SUFFIX = ".nbmigrate-lock"
+
+
+class SQLiteBackend(Backend):
+    """One aiosqlite connection in autocommit mode; transactions are explicit."""
+
+    dialect = "sqlite"
+    begin_sql = "BEGIN IMMEDIATE"  # take the write lock up front: no upgrade deadlocks
+    error_types = (sqlite3.Error,)
+
+    def __init__(self, url: DatabaseURL, busy_timeout: float = 30.0) -> None:
+        super().__init__(url)
+        self.busy_timeout = busy_timeout
+        self._conn: aiosqlite.Connection | None = None
+        self._memory_lock = asyncio.Lock()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("database is not connected; call `await db.connect()` first")
+        return self._conn
+
+    async def open(self) -> None:
+        path = self.url.path
+        target = ":memory:" if path is None else str(path)
+        if path is not None and not path.parent.is_dir():
+            raise ConnectionFailed(self.url.masked, f"folder {path.parent} does not exist")
+        try:
+            conn = await aiosqlite.connect(target, isolation_level=None, timeout=self.busy_timeout)
+        except sqlite3.Error as exc:
+            raise ConnectionFailed(self.url.masked, str(exc)) from None
+        conn.row_factory = sqlite3.Row
+        self._conn = conn
+        try:  # fail now, not at the first migration, on a file that is not a database
+            await conn.execute_fetchall("SELECT count(*) FROM sqlite_master")
+        except sqlite3.DatabaseError as exc:
+            await self.close()
+            raise ConnectionFailed(self.url.masked, str(exc)) from None
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        conn = self.conn
+        before = conn.total_changes
+        await conn.execute_fetchall(sql, params if params is not None else ())
+        return conn.total_changes - before
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        cursor = await self.conn.executemany(sql, rows)
+        await cursor.close()
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Any]:
+        return list(await self.conn.execute_fetchall(sql, params if params is not None else ()))
+
+    def iterate(self, sql: str, params: Params = None) -> AsyncIterator[Any]:
+        async def _rows() -> AsyncIterator[Any]:
+            async with self.conn.execute(sql, params if params is not None else ()) as cursor:
+                while batch := await cursor.fetchmany(500):
+                    for row in batch:
+                        yield row
+
+        return _rows()
+
+    async def interrupt(self) -> None:
+        # sqlite3's interrupt() is meant to be called from another thread; aiosqlite's own
+        # would queue behind the very statement it should stop.
+        raw = getattr(self._conn, "_connection", None)
+        if raw is not None:
+            raw.interrupt()
+
+    @asynccontextmanager
+    async def lock(self, timeout: float, purpose: str) -> AsyncIterator[None]:
+        if self.url.path is None or fcntl is None:
+            try:
+                await asyncio.wait_for(self._memory_lock.acquire(), timeout)
+            except asyncio.TimeoutError:
+                raise LockTimeout(self.url.masked, timeout, "another task in this process") from None
+            try:
+                yield
+            finally:
+                self._memory_lock.release()
+            return
+        lock_path = Path(str(self.url.path) + LOCK_SUFFIX)
+        # The OS releases an flock when its holder dies, so a crash never leaves a lock behind.
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(self.url.masked, timeout, _read_holder(fd)) from None
+                    await asyncio.sleep(_POLL_SECONDS)
+            since = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            _write_holder(fd, f"{holder_description(purpose)} since {since}")
+            try:
+                yield
+            finally:
+                _write_holder(fd, "")
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    async def has_table(self, name: str) -> bool:
+        rows = await self.fetch_all("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return bool(rows)
+
+    async def table_names(self) -> list[str]:
+        rows = await self.fetch_all(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+        return [r[0] for r in rows]
+
+    async def describe(self, table: str) -> TableInfo:
+        quoted = _quote(table)
+        columns = tuple(
+            ColumnInfo(
+                name=r["name"],
+                type=r["type"] or "",
+                notnull=bool(r["notnull"]),
+                default=r["dflt_value"],
+                primary_key=bool(r["pk"]),
+            )
+            for r in await self.fetch_all(f"PRAGMA table_info({quoted})")
+        )
+        indexes = []
+        for r in await self.fetch_all(f"PRAGMA index_list({quoted})"):
+            cols = await self.fetch_all(f"PRAGMA index_info({_quote(r['name'])})")
+            indexes.append(
+                IndexInfo(r["name"], tuple(c["name"] or "<expr>" for c in cols), bool(r["unique"]))
+            )
+        return TableInfo(table, columns, tuple(sorted(indexes, key=lambda i: i.name)))
+
+    async def drop_all(self) -> list[str]:
+        rows = await self.fetch_all(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+            "AND type IN ('view', 'trigger', 'table')"
+        )
+        order = {"trigger": 0, "view": 1, "table": 2}
+        dropped = []
+        foreign_keys = (await self.fetch_all("PRAGMA foreign_keys"))[0][0]
+        await self.execute("PRAGMA foreign_keys = OFF")
+        try:
+            for kind, name in sorted(((r[0], r[1]) for r in rows), key=lambda r: order[r[0]]):
+                await self.execute(f"DROP {kind.upper()} IF EXISTS {_quote(name)}")
+                dropped.append(f"{kind} {name}")
+        finally:
+            await self.execute(f"PRAGMA foreign_keys = {int(foreign_keys)}")
+        return dropped
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _read_holder(fd: int) -> str | None:
+    try:
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def _write_holder(fd: int, text: str) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, text.encode(), 0)

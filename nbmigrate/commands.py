@@ -1,0 +1,196 @@
+"""The one grammar of `nbmigrate CMD` and `%migrate CMD`, and the dispatch to the manager.
+
+Both faces parse with `PARSER` and call `dispatch`, so the two grammars cannot drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NoReturn
+
+from .manager import MigrationManager
+from .model import normalize_version
+from .render import Result
+
+
+class ArgumentProblem(Exception):
+    """Bad arguments: a one-line message; faces show it as a usage error (exit code 2)."""
+
+
+class HelpShown(Exception):
+    """`--help` was asked: the text is the help to show."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of exiting, so a notebook kernel survives it."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentProblem(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise HelpShown(message or "")
+
+    def print_help(self, file: Any = None) -> None:
+        raise HelpShown(self.format_help())
+
+
+def _version(text: str) -> str:
+    try:
+        return normalize_version(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"version must be digits, like 001 (got {text!r})") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+    return value
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options accepted before or after the command: `nbmigrate --db X up` = `nbmigrate up --db X`."""
+    common = _Parser(add_help=False)
+    s = argparse.SUPPRESS
+    common.add_argument("--db", metavar="URL", default=s, help="database URL (password never shown)")
+    common.add_argument("--dir", metavar="PATH", default=s, help="migrations directory")
+    common.add_argument("--json", action="store_true", default=s, help="print JSON")
+    common.add_argument("--strict", action="store_true", default=s, help="refuse out-of-order migrations")
+    common.add_argument(
+        "--lock-timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=s,
+        help="how long to wait for another run's lock",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", default=s, help="show migrations' log lines")
+    common.add_argument("--debug", action="store_true", default=s, help="show tracebacks")
+    return common
+
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "db": None,
+    "dir": None,
+    "json": False,
+    "strict": None,
+    "lock_timeout": None,
+    "verbose": False,
+    "debug": False,
+}
+
+COMMANDS: dict[str, str] = {
+    "status": "every migration and its state",
+    "up": "apply pending migrations (up to and including VERSION)",
+    "down": "revert the last applied migration (or --to, --steps, --all)",
+    "redo": "revert the last applied migration and apply it again",
+    "new": "write the next numbered migration file from a template",
+    "history": "the event log, newest first",
+    "validate": "check files against the ledger; non-zero exit on any problem",
+    "mark": "record VERSION as applied without running it",
+    "unmark": "forget VERSION in the ledger without running anything",
+    "repair": "accept the current files of applied migrations (record new checksums)",
+    "show": "the source of migration VERSION",
+    "schema": "the database's tables, columns and indexes",
+    "reset": "drop everything, ledger included (development only; needs --yes)",
+}
+
+
+def build_parser(prog: str = "nbmigrate") -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = _Parser(
+        prog=prog,
+        parents=[common],
+        description="Async database migrations for SQLite and PostgreSQL.",
+        epilog="Exit codes: 0 ok, 1 failure, 2 usage error.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(name: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=COMMANDS[name], description=COMMANDS[name])
+
+    add("status")
+    p = add("up")
+    p.add_argument("version", nargs="?", type=_version, metavar="VERSION")
+    p.add_argument("--dry-run", action="store_true", help="run in a transaction that is rolled back")
+    p.add_argument("--atomic", action="store_true", help="all pending migrations in one transaction")
+    p.add_argument("--retry", action="store_true", help="run a failed migration again as it is")
+    p = add("down")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--to", type=_version, metavar="VERSION", help="revert down to VERSION (kept)")
+    which.add_argument("--steps", type=_positive, metavar="N", help="revert N migrations")
+    which.add_argument("--all", action="store_true", help="revert every migration")
+    p.add_argument("--dry-run", action="store_true", help="run in a transaction that is rolled back")
+    add("redo")
+    p = add("new")
+    p.add_argument("name", metavar="NAME", help="lowercase letters, digits and _")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--sql", dest="kind", action="store_const", const="sql", help="a .sql file (default)")
+    kind.add_argument("--python", dest="kind", action="store_const", const="python", help="a .py file")
+    p = add("history")
+    p.add_argument("version", nargs="?", type=_version, metavar="VERSION", help="only this migration")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="newest N events (0: all)")
+    add("validate")
+    for name in ("mark", "unmark", "show"):
+        add(name).add_argument("version", type=_version, metavar="VERSION")
+    add("repair")
+    add("schema").add_argument("table", nargs="?", metavar="TABLE")
+    add("reset").add_argument("--yes", action="store_true", help="confirm dropping everything")
+    return parser
+
+
+PARSER = build_parser()
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse arguments with the shared grammar; raise ArgumentProblem or HelpShown."""
+    ns = PARSER.parse_args(argv)
+    for key, value in COMMON_DEFAULTS.items():
+        if not hasattr(ns, key):
+            setattr(ns, key, value)
+    return ns
+
+
+async def dispatch(manager: MigrationManager, ns: argparse.Namespace) -> Result:
+    """One manager call per command."""
+    cmd = ns.command
+    if cmd == "status":
+        return await manager.status()
+    if cmd == "up":
+        return await manager.up(ns.version, dry_run=ns.dry_run, atomic=ns.atomic, retry=ns.retry)
+    if cmd == "down":
+        return await manager.down(to=ns.to, steps=ns.steps, all=ns.all, dry_run=ns.dry_run)
+    if cmd == "redo":
+        return await manager.redo()
+    if cmd == "new":
+        return await manager.new(ns.name, ns.kind or "sql")
+    if cmd == "history":
+        return await manager.history(ns.limit or None, ns.version)
+    if cmd == "validate":
+        return await manager.validate()
+    if cmd == "mark":
+        return await manager.mark(ns.version)
+    if cmd == "unmark":
+        return await manager.unmark(ns.version)
+    if cmd == "repair":
+        return await manager.repair()
+    if cmd == "show":
+        return await manager.show(ns.version)
+    if cmd == "schema":
+        return await manager.schema(ns.table)
+    if cmd == "reset":
+        return await manager.reset(yes=ns.yes)
+    raise ArgumentProblem(f"unknown command {cmd!r}")

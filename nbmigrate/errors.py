@@ -1,0 +1,176 @@
+"""Every error nbmigrate raises, under one root, each carrying the data that explains it.
+
+    NbMigrateError
+    ├── ConfigError                  bad URL, directory or setting
+    ├── ConnectionFailed             the database could not be reached (URL shown masked)
+    ├── SourceError                  one migration file or object is malformed (.path, .problem)
+    ├── InvalidMigrationSet          one or more SourceErrors; nothing runs (.problems)
+    ├── UnknownVersion               a VERSION argument names no migration (.version)
+    ├── PlanError                    the request cannot be carried out as asked
+    │   ├── OutOfOrderError          strict ordering refuses an older pending migration
+    │   ├── BlockedByFailure         a failed non-transactional migration must be dealt with
+    │   ├── IrreversibleMigration    a down was asked of a migration without one
+    │   └── ChangedMigrationError    an applied migration's source may not be rewritten
+    ├── ConfirmationRequired         a destructive command was run without its explicit yes
+    ├── LockTimeout                  another run holds the migration lock (.holder)
+    └── MigrationFailed              a migration raised (.version, .path, .statement, .db_message)
+
+The faces translate these: exit codes in the CLI, one-line errors in the notebook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NbMigrateError(Exception):
+    """Root of every error nbmigrate raises on purpose."""
+
+
+class ConfigError(NbMigrateError):
+    """A database URL, directory or setting is not usable."""
+
+
+class ConnectionFailed(NbMigrateError):
+    """The database could not be opened; the message shows the URL with its password masked."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot connect to {url}: {reason}")
+
+
+class SourceError(NbMigrateError):
+    """One migration source (file or registered object) is malformed."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path) if not isinstance(path, Path) else path
+        self.problem = problem
+        super().__init__(f"{self.path.name}: {problem}")
+
+
+class InvalidMigrationSet(NbMigrateError):
+    """The migrations directory has problems; nothing is run until all are fixed."""
+
+    def __init__(self, problems: list[SourceError]) -> None:
+        self.problems = problems
+        lines = [str(p) for p in problems]
+        if len(lines) == 1:
+            message = f"invalid migration: {lines[0]}"
+        else:
+            message = f"{len(lines)} invalid migrations:\n  " + "\n  ".join(lines)
+        super().__init__(message)
+
+
+class UnknownVersion(NbMigrateError):
+    """A version given as an argument matches no known migration."""
+
+    def __init__(self, version: str, where: str = "migrations") -> None:
+        self.version = version
+        super().__init__(f"no migration with version {version} in {where}")
+
+
+class PlanError(NbMigrateError):
+    """The requested operation cannot be carried out in the current state."""
+
+
+class OutOfOrderError(PlanError):
+    """Strict ordering is on and a pending migration is older than the newest applied one."""
+
+    def __init__(self, versions: list[str], newest_applied: str) -> None:
+        self.versions = versions
+        self.newest_applied = newest_applied
+        super().__init__(
+            f"strict ordering: pending {', '.join(versions)} older than applied "
+            f"{newest_applied}; renumber the migration or turn strict ordering off"
+        )
+
+
+class BlockedByFailure(PlanError):
+    """A non-transactional migration failed earlier; `up` will not continue past it."""
+
+    def __init__(self, version: str, name: str, error: str | None) -> None:
+        self.version = version
+        self.name = name
+        self.error = error
+        super().__init__(
+            f"migration {version} ({name}) failed earlier and may be partly applied"
+            + (f": {error}" if error else "")
+            + f". Recover with `down` (revert it), fix the file and run `up` again "
+            f"(or `up --retry`), or `mark {version}` after fixing the database by hand"
+        )
+
+
+class IrreversibleMigration(PlanError):
+    """`down` was asked of a migration that has no down step."""
+
+    def __init__(self, version: str, name: str) -> None:
+        self.version = version
+        self.name = name
+        super().__init__(f"migration {version} ({name}) has no down step; it cannot be reverted")
+
+
+class ChangedMigrationError(PlanError):
+    """An applied migration's source may not be rewritten; write a new migration instead."""
+
+    def __init__(self, version: str, path: Path) -> None:
+        self.version = version
+        self.path = path
+        super().__init__(
+            f"migration {version} is already applied; changing {path.name} would not change "
+            f"the database. Write a new migration instead (or use --force)"
+        )
+
+
+class ConfirmationRequired(NbMigrateError):
+    """A destructive command needs an explicit confirmation."""
+
+
+class LockTimeout(NbMigrateError):
+    """The migration lock was not acquired in time; the message names who holds it."""
+
+    def __init__(self, target: str, timeout: float, holder: str | None) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.holder = holder
+        who = f"held by {holder}" if holder else "held by another process"
+        super().__init__(
+            f"could not take the migration lock on {target} within {timeout:g}s: {who}. "
+            f"Wait for that run to finish, or raise --lock-timeout"
+        )
+
+
+class MigrationFailed(NbMigrateError):
+    """A migration raised while running; nothing of it remains if it was transactional."""
+
+    def __init__(
+        self,
+        version: str,
+        name: str,
+        path: Path | None,
+        statement: str | None,
+        db_message: str,
+        direction: str = "up",
+        rolled_back: bool = True,
+    ) -> None:
+        self.version = version
+        self.name = name
+        self.path = path
+        self.statement = statement
+        self.db_message = db_message
+        self.direction = direction
+        self.rolled_back = rolled_back
+        where = path.name if path else "registered in code"
+        parts = [f"migration {version} ({where}) failed during {direction}: {db_message}"]
+        if statement:
+            parts.append(f"statement: {_one_line(statement)}")
+        if rolled_back:
+            parts.append("rolled back; nothing of it was kept")
+        else:
+            parts.append("not transactional: recorded as failed, the database may be partly changed")
+        super().__init__("\n".join(parts))
+
+
+def _one_line(sql: str, limit: int = 200) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,250 @@
+"""The `_migrations` ledger and the append-only `_migrations_log`, over any backend.
+
+Ledger statements go to the backend directly, not through `Database.execute`, so they
+never show in a dry run's list of statements; they share the migration's transaction.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from datetime import datetime, timezone
+from typing import Any
+
+from . import __version__
+from .backends.base import Backend
+from .model import AppliedRecord, Event, Migration
+
+LEDGER = "_migrations"
+LOG = "_migrations_log"
+LEDGER_TABLES = (LEDGER, LOG)
+
+# Columns added to a seed-era `_migrations (version, name, applied_at)` table in place.
+_LEDGER_COLUMNS = {
+    "description": "TEXT",
+    "checksum": "TEXT",
+    "applied_at": "{ts}",
+    "execution_ms": "{real}",
+    "applied_by": "TEXT",
+    "status": "TEXT NOT NULL DEFAULT 'applied'",
+    "error": "TEXT",
+    "statement": "TEXT",
+}
+
+_TYPES = {
+    "sqlite": {"ts": "TEXT", "real": "REAL", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    "postgresql": {"ts": "TIMESTAMPTZ", "real": "DOUBLE PRECISION", "serial": "BIGSERIAL PRIMARY KEY"},
+}
+
+_APPEND_ONLY_SQLITE = [
+    f"CREATE TRIGGER IF NOT EXISTS {LOG}_no_update BEFORE UPDATE ON {LOG} "
+    f"BEGIN SELECT RAISE(ABORT, '{LOG} is append-only'); END",
+    f"CREATE TRIGGER IF NOT EXISTS {LOG}_no_delete BEFORE DELETE ON {LOG} "
+    f"BEGIN SELECT RAISE(ABORT, '{LOG} is append-only'); END",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def current_user() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class Ledger:
+    """Reads and writes nbmigrate's two tables through one backend."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.types = _TYPES[backend.dialect]
+        self.user = current_user()
+
+    async def exists(self) -> bool:
+        return await self.backend.has_table(LEDGER)
+
+    async def ensure(self) -> None:
+        """Create both tables, or adopt an older `_migrations` table without losing a row."""
+        b = self.backend
+        t = self.types
+        if await b.has_table(LEDGER):
+            have = {c.name for c in (await b.describe(LEDGER)).columns}
+            for column, ddl in _LEDGER_COLUMNS.items():
+                if column not in have:
+                    await b.execute(f"ALTER TABLE {LEDGER} ADD COLUMN {column} {ddl.format(**t)}")
+        else:
+            await b.execute(
+                f"CREATE TABLE {LEDGER} ("
+                "version TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, checksum TEXT, "
+                f"applied_at {t['ts']}, execution_ms {t['real']}, applied_by TEXT, "
+                "status TEXT NOT NULL DEFAULT 'applied', error TEXT, statement TEXT)"
+            )
+        if not await b.has_table(LOG):
+            await b.execute(
+                f"CREATE TABLE {LOG} (id {t['serial']}, run_id TEXT NOT NULL, "
+                "action TEXT NOT NULL, version TEXT, name TEXT, "
+                f"started_at {t['ts']}, finished_at {t['ts']}, duration_ms {t['real']}, "
+                "outcome TEXT NOT NULL, error TEXT, applied_by TEXT, nbmigrate_version TEXT)"
+            )
+            if b.dialect == "sqlite":
+                for statement in _APPEND_ONLY_SQLITE:
+                    await b.execute(statement)
+
+    async def read(self) -> list[AppliedRecord]:
+        """Every ledger row; empty when the database has never been migrated."""
+        if not await self.exists():
+            return []
+        rows = await self.backend.fetch_all(f"SELECT * FROM {LEDGER}")
+        return [self._record(row) for row in rows]
+
+    def _record(self, row: Any) -> AppliedRecord:
+        keys = set(row.keys())
+
+        def get(key: str) -> Any:
+            return row[key] if key in keys else None
+
+        return AppliedRecord(
+            version=str(row["version"]),
+            name=str(row["name"] or ""),
+            description=get("description"),
+            checksum=get("checksum"),
+            applied_at=_parse_ts(get("applied_at")),
+            execution_ms=get("execution_ms"),
+            applied_by=get("applied_by"),
+            status=get("status") or "applied",
+            error=get("error"),
+            statement=get("statement"),
+        )
+
+    async def record(
+        self,
+        migration: Migration,
+        *,
+        execution_ms: float | None,
+        status: str = "applied",
+        error: str | None = None,
+        statement: str | None = None,
+    ) -> None:
+        """Write (or replace) the ledger row of one migration."""
+        await self.remove(migration.version)
+        await self.backend.execute(
+            self.backend.native_sql(
+                f"INSERT INTO {LEDGER} (version, name, description, checksum, applied_at, "
+                "execution_ms, applied_by, status, error, statement) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (
+                migration.version,
+                migration.name,
+                migration.description or None,
+                migration.checksum,
+                self._ts(utcnow()),
+                execution_ms,
+                self.user,
+                status,
+                error,
+                statement,
+            ),
+        )
+
+    async def set_checksum(self, version: str, checksum: str | None) -> None:
+        await self.backend.execute(
+            self.backend.native_sql(f"UPDATE {LEDGER} SET checksum = ? WHERE version = ?"),
+            (checksum, version),
+        )
+
+    async def remove(self, version: str) -> None:
+        await self.backend.execute(
+            self.backend.native_sql(f"DELETE FROM {LEDGER} WHERE version = ?"), (version,)
+        )
+
+    async def log(
+        self,
+        run_id: str,
+        action: str,
+        outcome: str,
+        *,
+        version: str | None = None,
+        name: str | None = None,
+        started_at: datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Append one event; its end time is now."""
+        finished = utcnow()
+        started = started_at or finished
+        await self.backend.execute(
+            self.backend.native_sql(
+                f"INSERT INTO {LOG} (run_id, action, version, name, started_at, finished_at, "
+                "duration_ms, outcome, error, applied_by, nbmigrate_version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (
+                run_id,
+                action,
+                version,
+                name,
+                self._ts(started),
+                self._ts(finished),
+                round((finished - started).total_seconds() * 1000, 3),
+                outcome,
+                error,
+                self.user,
+                __version__,
+            ),
+        )
+
+    async def history(self, limit: int | None = 50, version: str | None = None) -> list[Event]:
+        """Events newest first, optionally for one version."""
+        if not await self.backend.has_table(LOG):
+            return []
+        sql = f"SELECT * FROM {LOG}"
+        params: list[Any] = []
+        if version is not None:
+            sql += " WHERE version = ?"
+            params.append(version)
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        rows = await self.backend.fetch_all(self.backend.native_sql(sql), params)
+        return [
+            Event(
+                id=int(r["id"]),
+                run_id=r["run_id"],
+                action=r["action"],
+                version=r["version"],
+                name=r["name"],
+                started_at=_parse_ts(r["started_at"]),
+                finished_at=_parse_ts(r["finished_at"]),
+                duration_ms=r["duration_ms"],
+                outcome=r["outcome"],
+                error=r["error"],
+                applied_by=r["applied_by"],
+                nbmigrate_version=r["nbmigrate_version"],
+            )
+            for r in rows
+        ]
+
+    def _ts(self, value: datetime) -> Any:
+        if self.backend.dialect == "sqlite":
+            return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # the shape of CURRENT_TIMESTAMP
+        return value
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    """Timestamps from either backend or from a seed-era ledger, as aware UTC datetimes."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment

@@ -1,0 +1,579 @@
+"""MigrationManager: status, up, down, redo, mark, unmark, repair, reset ... under the lock.
+
+`plan` decides what to do; this module does it: one transaction per migration together
+with its ledger row and log event, the lock held for the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from . import plan, scaffold
+from .database import Database
+from .errors import (
+    ConfirmationRequired,
+    InvalidMigrationSet,
+    IrreversibleMigration,
+    MigrationFailed,
+    NbMigrateError,
+    PlanError,
+    UnknownVersion,
+)
+from .ledger import LEDGER_TABLES, Ledger, utcnow
+from .model import (
+    HistoryReport,
+    Migration,
+    NewFileReport,
+    Progress,
+    RunReport,
+    SchemaChange,
+    SchemaReport,
+    SourceReport,
+    StatusReport,
+    StepResult,
+    TableInfo,
+    ValidationReport,
+    normalize_version,
+    version_key,
+)
+from .source import check_registered, discover, duplicate_problems, load_all
+
+logger = logging.getLogger("nbmigrate")
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class _DryRunRollback(Exception):
+    """Raised inside a dry run's transaction to roll it back."""
+
+
+class MigrationManager:
+    """Applies and reverts the migrations of one directory (and those registered in code)."""
+
+    def __init__(
+        self,
+        db: Database,
+        directory: str | Path | None = "migrations",
+        *,
+        strict: bool = False,
+        lock_timeout: float = 60.0,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.db = db
+        self.directory = Path(directory) if directory is not None else None
+        self.strict = strict
+        self.lock_timeout = lock_timeout
+        self.on_progress = on_progress
+        self.ledger = Ledger(db.backend)
+        self.in_flight: Migration | None = None
+        self._registered: list[Migration] = []
+
+    def __repr__(self) -> str:
+        return f"<MigrationManager {self.db.display_url} dir={self.directory}>"
+
+    # -- sources ----------------------------------------------------------------------
+
+    def register_migration(self, migration: Migration) -> None:
+        """Add a migration defined in code; files are discovered without this."""
+        self._registered.append(check_registered(migration))
+
+    def migrations(self) -> list[Migration]:
+        """Every known migration in version order; raise if any name or version is bad."""
+        found = discover(self.directory) if self.directory is not None else []
+        if self._registered:
+            every = found + self._registered
+            problems = duplicate_problems(every)
+            if problems:
+                raise InvalidMigrationSet(problems)
+            found = sorted(every, key=lambda m: version_key(m.version))
+        return found
+
+    def find(self, version: str) -> Migration:
+        key = version_key(normalize_version(version))
+        for m in self.migrations():
+            if version_key(m.version) == key:
+                return m
+        raise UnknownVersion(version, str(self.directory or "registered migrations"))
+
+    # -- read-only commands -----------------------------------------------------------
+
+    async def status(self) -> StatusReport:
+        await self.db.connect()
+        available = self.migrations()
+        rows = plan.statuses(available, await self.ledger.read())
+        return StatusReport(self.db.display_url, _dir(self.directory), rows)
+
+    async def history(self, limit: int | None = 50, version: str | None = None) -> HistoryReport:
+        await self.db.connect()
+        if version is not None:
+            version = normalize_version(version)
+        events = await self.ledger.history(limit, version)
+        return HistoryReport(self.db.display_url, events)
+
+    async def show(self, version: str) -> SourceReport:
+        m = self.find(version)
+        return SourceReport(m.version, m.name, m.path, m.source_text())
+
+    async def new(self, name: str, kind: str = "sql") -> NewFileReport:
+        """Write the next numbered migration file from a template."""
+        if self.directory is None:
+            raise NbMigrateError("this manager has no migrations directory to write to")
+        name = scaffold.check_name(name)
+        await self.db.connect()
+        version = plan.next_version(self.migrations(), await self.ledger.read())
+        path = self.directory / scaffold.file_name(version, name, kind)
+        scaffold.write_atomically(path, scaffold.template(version, name, kind))
+        return NewFileReport(version, name, path)
+
+    async def schema(self, table: str | None = None) -> SchemaReport:
+        await self.db.connect()
+        names = await self._user_tables()
+        if table is not None:
+            if table not in names:
+                raise NbMigrateError(f"no table named {table!r} in {self.db.display_url}")
+            names = [table]
+        tables = [await self.db.backend.describe(n) for n in names]
+        return SchemaReport(self.db.display_url, tables)
+
+    async def validate(self) -> ValidationReport:
+        """Every problem with the files and the ledger; empty when all is well."""
+        await self.db.connect()
+        problems: list[str] = []
+        try:
+            available = self.migrations()
+        except InvalidMigrationSet as exc:
+            return ValidationReport(self.db.display_url, 0, [str(p) for p in exc.problems])
+        try:
+            load_all(available)
+        except InvalidMigrationSet as exc:
+            problems += [str(p) for p in exc.problems]
+        for row in plan.statuses(available, await self.ledger.read()):
+            where = row.path.name if row.path else "ledger"
+            if row.state.value == "changed":
+                problems.append(f"{where}: migration {row.version} changed since it was applied")
+            elif row.state.value == "missing":
+                problems.append(f"migration {row.version} ({row.name}) is applied but its file is gone")
+            elif row.state.value == "failed":
+                problems.append(f"{where}: migration {row.version} failed: {row.error}")
+            elif row.state.value == "out of order" and self.strict:
+                problems.append(f"{where}: migration {row.version} is older than the newest applied")
+        return ValidationReport(self.db.display_url, len(available), problems)
+
+    # -- changing commands ------------------------------------------------------------
+
+    async def up(
+        self,
+        target: str | None = None,
+        *,
+        dry_run: bool = False,
+        atomic: bool = False,
+        retry: bool = False,
+    ) -> RunReport:
+        """Apply pending migrations in version order, up to and including `target`."""
+        target = normalize_version(target) if target is not None else None
+        async with self._run("up") as run_id:
+            available = self.migrations()
+            ledger = await self.ledger.read()
+            todo = plan.to_apply(available, ledger, target, strict=self.strict, retry=retry)
+            recorded = {version_key(r.version) for r in ledger}
+            load_all(m for m in available if version_key(m.version) not in recorded or m in todo)
+            report = RunReport("up", self.db.display_url, dry_run=dry_run)
+            if dry_run:
+                await self._dry_run(report, [(m, "up") for m in todo])
+            elif atomic:
+                await self._apply_atomically(report, todo, run_id)
+            else:
+                for i, m in enumerate(todo):
+                    report.steps.append(await self._apply(m, run_id, i, len(todo)))
+            if not todo:
+                report.message = "nothing to apply: the database is up to date"
+            return report
+
+    async def down(
+        self,
+        *,
+        to: str | None = None,
+        steps: int | None = None,
+        all: bool = False,
+        dry_run: bool = False,
+    ) -> RunReport:
+        """Revert the last applied migration, or down to `to` (kept), or `steps` of them, or all."""
+        to = normalize_version(to) if to is not None else None
+        async with self._run("down") as run_id:
+            reversals = plan.to_revert(
+                self.migrations(), await self.ledger.read(), to=to, steps=steps, everything=all
+            )
+            load_all(r.migration for r in reversals)
+            for r in reversals:
+                if not r.migration.reversible:
+                    raise IrreversibleMigration(r.migration.version, r.migration.name)
+            report = RunReport("down", self.db.display_url, dry_run=dry_run)
+            if dry_run:
+                await self._dry_run(report, [(r.migration, "down") for r in reversals])
+            else:
+                for i, r in enumerate(reversals):
+                    report.steps.append(await self._revert(r.migration, run_id, i, len(reversals)))
+            if not reversals:
+                report.message = "nothing to revert"
+            return report
+
+    async def redo(self) -> RunReport:
+        """Revert the last applied migration and apply it again."""
+        async with self._run("redo") as run_id:
+            reversals = plan.to_revert(self.migrations(), await self.ledger.read(), steps=1)
+            report = RunReport("redo", self.db.display_url)
+            if not reversals:
+                report.message = "nothing to redo: no migration is applied"
+                return report
+            m = reversals[0].migration
+            load_all([m])
+            if not m.reversible:
+                raise IrreversibleMigration(m.version, m.name)
+            report.steps.append(await self._revert(m, run_id, 0, 2))
+            report.steps.append(await self._apply(m, run_id, 1, 2))
+            return report
+
+    async def mark(self, version: str) -> RunReport:
+        """Record a migration as applied without running it (adopting an existing database)."""
+        async with self._run("mark") as run_id:
+            m = self.find(version)
+            record = self._record_of(await self.ledger.read(), m.version)
+            if record is not None and record.status == "applied":
+                raise PlanError(f"migration {m.version} ({m.name}) is already applied")
+            started = utcnow()
+            async with self.db.transaction():
+                await self.ledger.record(m, execution_ms=None)
+                await self.ledger.log(
+                    run_id, "mark", "ok", version=m.version, name=m.name, started_at=started
+                )
+            note = "was failed; now recorded as applied" if record is not None else None
+            step = StepResult(m.version, m.name, "up", "marked", note=note)
+            return RunReport("mark", self.db.display_url, [step])
+
+    async def unmark(self, version: str) -> RunReport:
+        """Forget a ledger row without running anything."""
+        version = normalize_version(version)
+        async with self._run("unmark") as run_id:
+            record = self._record_of(await self.ledger.read(), version)
+            if record is None:
+                raise UnknownVersion(version, "the ledger (it is not applied)")
+            started = utcnow()
+            async with self.db.transaction():
+                await self.ledger.remove(record.version)
+                await self.ledger.log(
+                    run_id, "unmark", "ok", version=record.version, name=record.name, started_at=started
+                )
+            step = StepResult(record.version, record.name, "down", "unmarked")
+            return RunReport("unmark", self.db.display_url, [step])
+
+    async def repair(self) -> RunReport:
+        """Accept the current files of applied migrations: record their checksums anew."""
+        async with self._run("repair") as run_id:
+            by_version = plan.index_by_version(self.migrations())
+            report = RunReport("repair", self.db.display_url)
+            async with self.db.transaction():
+                for record in await self.ledger.read():
+                    m = by_version.get(version_key(record.version))
+                    if m is None or record.status != "applied" or record.checksum == m.checksum:
+                        continue
+                    await self.ledger.set_checksum(record.version, m.checksum)
+                    await self.ledger.log(run_id, "repair", "ok", version=m.version, name=m.name)
+                    note = "checksum recorded" if record.checksum is None else "checksum updated"
+                    report.steps.append(StepResult(m.version, m.name, "up", "repaired", note=note))
+            if not report.steps:
+                report.message = "nothing to repair"
+            return report
+
+    async def reset(self, *, yes: bool = False) -> RunReport:
+        """Drop every table, view, index and trigger, ledger included (development only)."""
+        if not yes:
+            raise ConfirmationRequired(
+                f"reset drops every table in {self.db.display_url}, data included; run `reset --yes` to do it"
+            )
+        async with self._run("reset", ensure_ledger=False) as run_id:
+            started = utcnow()
+            async with self.db.transaction():
+                dropped = await self.db.backend.drop_all()
+                await self.ledger.ensure()
+                await self.ledger.log(run_id, "reset", "ok", started_at=started)
+            user_objects = [d for d in dropped if d.split(" ", 1)[1] not in LEDGER_TABLES]
+            return RunReport(
+                "reset",
+                self.db.display_url,
+                message=f"dropped {len(user_objects)} objects: " + ", ".join(user_objects)
+                if user_objects
+                else "the database was already empty",
+            )
+
+    # -- the seed's manager API -------------------------------------------------------
+
+    async def run_migrations(self) -> RunReport:
+        return await self.up()
+
+    async def rollback_last_migration(self) -> bool:
+        """Revert the last applied migration; True when one was reverted, False otherwise."""
+        try:
+            report = await self.down()
+        except NbMigrateError as exc:
+            logger.error("rollback failed: %s", exc)
+            return False
+        return bool(report.steps)
+
+    # -- the work itself --------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _run(self, command: str, *, ensure_ledger: bool = True) -> AsyncIterator[str]:
+        """Connect, hold the lock for the whole command, make sure the ledger exists."""
+        await self.db.connect()
+        async with self.db.backend.lock(self.lock_timeout, f"nbmigrate {command}"):
+            if ensure_ledger:
+                async with self.db.transaction():
+                    await self.ledger.ensure()
+            yield uuid.uuid4().hex[:12]
+
+    async def _apply(self, m: Migration, run_id: str, index: int, total: int) -> StepResult:
+        self._progress("start", m, "up", index, total)
+        started = utcnow()
+        t0 = time.perf_counter()
+        async with self._step(m, "up", run_id, started):
+            if m.transactional:
+                async with self.db.transaction():
+                    await self._call(m, "up")
+                    ms = _ms(t0)
+                    await self._record_applied(m, ms, run_id, started)
+            else:
+                await self._call(m, "up")
+                ms = _ms(t0)
+                async with self.db.transaction():
+                    await self._record_applied(m, ms, run_id, started)
+        self._progress("done", m, "up", index, total)
+        return StepResult(m.version, m.name, "up", "applied", duration_ms=ms)
+
+    async def _revert(self, m: Migration, run_id: str, index: int, total: int) -> StepResult:
+        self._progress("start", m, "down", index, total)
+        started = utcnow()
+        t0 = time.perf_counter()
+        async with self._step(m, "down", run_id, started):
+            if m.transactional:
+                async with self.db.transaction():
+                    await self._call(m, "down")
+                    await self._record_reverted(m, run_id, started)
+            else:
+                await self._call(m, "down")
+                async with self.db.transaction():
+                    await self._record_reverted(m, run_id, started)
+        self._progress("done", m, "down", index, total)
+        return StepResult(m.version, m.name, "down", "reverted", duration_ms=_ms(t0))
+
+    async def _record_applied(self, m: Migration, ms: float, run_id: str, started: datetime) -> None:
+        await self.ledger.record(m, execution_ms=ms)
+        await self.ledger.log(run_id, "apply", "ok", version=m.version, name=m.name, started_at=started)
+
+    async def _record_reverted(self, m: Migration, run_id: str, started: datetime) -> None:
+        await self.ledger.remove(m.version)
+        await self.ledger.log(run_id, "revert", "ok", version=m.version, name=m.name, started_at=started)
+
+    async def _apply_atomically(self, report: RunReport, todo: list[Migration], run_id: str) -> None:
+        """All pending migrations in one transaction: all or nothing."""
+        blocking = [m.version for m in todo if not m.transactional]
+        if blocking:
+            raise PlanError(f"--atomic cannot include non-transactional migrations: {', '.join(blocking)}")
+        started_run = utcnow()
+        current = todo[0] if todo else None
+        async with self._step(current, "up", run_id, started_run, record=False):
+            async with self.db.transaction():
+                for i, m in enumerate(todo):
+                    self._progress("start", m, "up", i, len(todo))
+                    self.in_flight = m
+                    started = utcnow()
+                    t0 = time.perf_counter()
+                    await self._call(m, "up")
+                    ms = _ms(t0)
+                    await self._record_applied(m, ms, run_id, started)
+                    report.steps.append(StepResult(m.version, m.name, "up", "applied", duration_ms=ms))
+                    self._progress("done", m, "up", i, len(todo))
+
+    @asynccontextmanager
+    async def _step(
+        self, m: Migration | None, direction: str, run_id: str, started: datetime, *, record: bool = True
+    ) -> AsyncIterator[None]:
+        """Around one step: track it as in flight; after any rollback, log what went wrong."""
+        self.in_flight = m
+        try:
+            yield
+        except _StepFailed as failure:
+            failed = self.in_flight or failure.migration
+            if record:
+                await self._record_failure(run_id, failed, direction, started, failure)
+            else:
+                await self._log_quietly(run_id, failed, direction, started, "failed", failure.message)
+            raise MigrationFailed(
+                failed.version,
+                failed.name,
+                failed.path,
+                failure.statement,
+                failure.message,
+                direction,
+                rolled_back=failed.transactional or not record,
+            ) from failure.original
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            if self.in_flight is not None:
+                await self._log_quietly(
+                    run_id, self.in_flight, direction, started, "interrupted", "interrupted"
+                )
+            raise
+        finally:
+            self.in_flight = None
+
+    async def _call(self, m: Migration, direction: str) -> None:
+        """Run one migration step; turn any failure into _StepFailed with its statement."""
+        db = self.db
+        db.last_statement = None
+        try:
+            await (m.up(db) if direction == "up" else m.down(db))
+        except Exception as exc:
+            is_db_error = isinstance(exc, db.backend.error_types)
+            statement = db.last_statement if is_db_error else None
+            message = str(exc) if is_db_error else f"{type(exc).__name__}: {exc}"
+            raise _StepFailed(m, exc, statement, message) from exc
+
+    async def _record_failure(
+        self, run_id: str, m: Migration, direction: str, started: datetime, failure: _StepFailed
+    ) -> None:
+        """In its own transaction, after the step's own work was rolled back."""
+        async with self.db.transaction():
+            if not m.transactional and direction == "up":
+                await self.ledger.record(
+                    m, execution_ms=None, status="failed", error=failure.message, statement=failure.statement
+                )
+            action = "apply" if direction == "up" else "revert"
+            await self.ledger.log(
+                run_id,
+                action,
+                "failed",
+                version=m.version,
+                name=m.name,
+                started_at=started,
+                error=failure.message,
+            )
+
+    async def _log_quietly(
+        self, run_id: str, m: Migration, direction: str, started: datetime, outcome: str, error: str
+    ) -> None:
+        action = "apply" if direction == "up" else "revert"
+        try:
+            await asyncio.shield(
+                self.ledger.log(
+                    run_id, action, outcome, version=m.version, name=m.name, started_at=started, error=error
+                )
+            )
+        except Exception as exc:  # never hide the original problem behind a logging one
+            logger.debug("could not log %s: %s", outcome, exc)
+
+    async def _dry_run(self, report: RunReport, items: list[tuple[Migration, str]]) -> None:
+        """Run the steps in one transaction, record the SQL and the schema change, roll back."""
+        db = self.db
+        before = await self._snapshot()
+        try:
+            async with db.transaction():
+                for i, (m, direction) in enumerate(items):
+                    if not m.transactional:
+                        report.steps.append(
+                            StepResult(
+                                m.version,
+                                m.name,
+                                direction,
+                                "skipped",
+                                note="not transactional: cannot be rehearsed in a transaction",
+                            )
+                        )
+                        continue
+                    self._progress("start", m, direction, i, len(items))
+                    db.trace = []
+                    t0 = time.perf_counter()
+                    try:
+                        await self._call(m, direction)
+                    except _StepFailed as failure:
+                        raise MigrationFailed(
+                            m.version, m.name, m.path, failure.statement, failure.message, direction
+                        ) from failure.original
+                    finally:
+                        statements, db.trace = db.trace, None
+                    report.steps.append(
+                        StepResult(m.version, m.name, direction, "dry-run", _ms(t0), statements)
+                    )
+                    self._progress("done", m, direction, i, len(items))
+                after = await self._snapshot()
+                raise _DryRunRollback
+        except _DryRunRollback:
+            pass
+        report.schema_change = diff_schema(before, after)
+
+    async def _snapshot(self) -> dict[str, TableInfo]:
+        return {n: await self.db.backend.describe(n) for n in await self._user_tables()}
+
+    async def _user_tables(self) -> list[str]:
+        return [n for n in await self.db.backend.table_names() if n not in LEDGER_TABLES]
+
+    def _progress(self, phase: str, m: Migration, direction: str, index: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(Progress(phase, direction, m.version, m.name, index, total))
+
+    @staticmethod
+    def _record_of(ledger: list, version: str):  # type: ignore[no-untyped-def]
+        key = version_key(version)
+        return next((r for r in ledger if version_key(r.version) == key), None)
+
+
+class _StepFailed(Exception):
+    """A migration step raised; carried out of its transaction so it is recorded after rollback."""
+
+    def __init__(self, m: Migration, original: Exception, statement: str | None, message: str) -> None:
+        super().__init__(message)
+        self.migration = m
+        self.original = original
+        self.statement = statement
+        self.message = message
+
+
+def diff_schema(before: dict[str, TableInfo], after: dict[str, TableInfo]) -> SchemaChange:
+    """What changed between two snapshots: tables added or dropped, columns and indexes."""
+    changed: dict[str, list[str]] = {}
+    for name in sorted(set(before) & set(after)):
+        old, new = before[name], after[name]
+        lines = []
+        old_cols = {c.name: c for c in old.columns}
+        new_cols = {c.name: c for c in new.columns}
+        lines += [f"+ column {c} {new_cols[c].type}".rstrip() for c in new_cols if c not in old_cols]
+        lines += [f"- column {c}" for c in old_cols if c not in new_cols]
+        lines += [
+            f"column {c}: {old_cols[c].type} -> {new_cols[c].type}"
+            for c in new_cols
+            if c in old_cols and old_cols[c].type != new_cols[c].type
+        ]
+        old_ix = {i.name for i in old.indexes}
+        new_ix = {i.name for i in new.indexes}
+        lines += [f"+ index {i}" for i in sorted(new_ix - old_ix)]
+        lines += [f"- index {i}" for i in sorted(old_ix - new_ix)]
+        if lines:
+            changed[name] = lines
+    return SchemaChange(
+        added_tables=sorted(set(after) - set(before)),
+        dropped_tables=sorted(set(before) - set(after)),
+        changed_tables=changed,
+    )
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)
+
+
+def _dir(directory: Path | None) -> str | None:
+    return str(directory) if directory is not None else None

@@ -1,0 +1,376 @@
+"""The Migration base class and the plain records nbmigrate passes between its layers."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .database import Database
+
+VERSION_RE = re.compile(r"^[0-9]{3,}$")
+NAME_RE = re.compile(r"^[a-z0-9_]+$")
+
+
+def version_key(version: str) -> int:
+    """Versions compare as integers: `1000` comes after `999`."""
+    return int(version)
+
+
+def normalize_version(text: str) -> str:
+    """Accept `2`, `02` or `002` from a user and return the canonical zero-padded form."""
+    text = text.strip()
+    if not text.isdigit():
+        raise ValueError(f"version must be digits, got {text!r}")
+    return text.zfill(3) if len(text) < 3 else text
+
+
+class Migration:
+    """One schema change: subclass it and define async `up(db)` and `down(db)`.
+
+    Either pass `version`, `name` and `description` to `__init__` (the seed's style)
+    or set them as class attributes. Set `transactional = False` for statements that
+    cannot run inside a transaction (`VACUUM`, `CREATE INDEX CONCURRENTLY`).
+    """
+
+    version: str = ""
+    name: str = ""
+    description: str = ""
+    transactional: bool = True
+
+    def __init__(
+        self,
+        version: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        transactional: bool | None = None,
+    ) -> None:
+        if version is not None:
+            self.version = str(version)
+        if name is not None:
+            self.name = name
+        if description is not None:
+            self.description = description
+        if transactional is not None:
+            self.transactional = transactional
+
+    async def up(self, db: Database) -> None:
+        raise NotImplementedError
+
+    async def down(self, db: Database) -> None:
+        raise NotImplementedError
+
+    # Filled in by the loader; a migration registered in code has no file.
+    path: Path | None = None
+    checksum: str | None = None
+    kind: str = "code"
+
+    @property
+    def reversible(self) -> bool:
+        """True when the migration defines a down step."""
+        return type(self).down is not Migration.down
+
+    @property
+    def label(self) -> str:
+        return f"{self.version} {self.name}"
+
+    def source_text(self) -> str:
+        """The source a person would read: the file, or the class's code."""
+        if self.path is not None:
+            return self.path.read_text(encoding="utf-8-sig")
+        import inspect
+
+        try:
+            return inspect.getsource(type(self))
+        except (OSError, TypeError):
+            return f"# {type(self).__qualname__}: source not available"
+
+    def __repr__(self) -> str:
+        return f"<Migration {self.version} {self.name}>"
+
+
+class State(str, enum.Enum):
+    """Where a migration stands relative to the database."""
+
+    APPLIED = "applied"
+    PENDING = "pending"
+    CHANGED = "changed"
+    MISSING = "missing"
+    OUT_OF_ORDER = "out of order"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class AppliedRecord:
+    """One row of the `_migrations` ledger."""
+
+    version: str
+    name: str
+    description: str | None = None
+    checksum: str | None = None
+    applied_at: datetime | None = None
+    execution_ms: float | None = None
+    applied_by: str | None = None
+    status: str = "applied"
+    error: str | None = None
+    statement: str | None = None
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """One line of `status`: a migration known from a file, the ledger, or both."""
+
+    version: str
+    name: str
+    state: State
+    applied_at: datetime | None = None
+    execution_ms: float | None = None
+    description: str | None = None
+    path: Path | None = None
+    error: str | None = None
+    statement: str | None = None
+
+    @property
+    def applied(self) -> bool:
+        return self.state in (State.APPLIED, State.CHANGED, State.MISSING)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "state": self.state.value,
+            "applied": self.applied,
+            "applied_at": _iso(self.applied_at),
+            "execution_ms": self.execution_ms,
+            "description": self.description,
+            "path": str(self.path) if self.path else None,
+            "error": self.error,
+            "statement": self.statement,
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """The result of `status`."""
+
+    database: str
+    directory: str | None
+    migrations: list[MigrationStatus]
+
+    def count(self, state: State) -> int:
+        return sum(1 for m in self.migrations if m.state is state)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [m.as_dict() for m in self.migrations]
+
+
+@dataclass
+class StepResult:
+    """What happened to one migration during a run."""
+
+    version: str
+    name: str
+    direction: str  # "up" or "down"
+    outcome: str  # "applied", "reverted", "marked", "unmarked", "dry-run", "skipped"
+    duration_ms: float = 0.0
+    statements: list[str] = field(default_factory=list)
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "direction": self.direction,
+            "outcome": self.outcome,
+            "duration_ms": round(self.duration_ms, 3),
+            "statements": self.statements,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Sent to a progress callback before ("start") and after ("done") each step of a run."""
+
+    phase: str
+    direction: str
+    version: str
+    name: str
+    index: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    type: str
+    notnull: bool
+    default: str | None
+    primary_key: bool
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    name: str
+    columns: tuple[str, ...]
+    unique: bool
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    columns: tuple[ColumnInfo, ...]
+    indexes: tuple[IndexInfo, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "columns": [c.__dict__ for c in self.columns],
+            "indexes": [{**i.__dict__, "columns": list(i.columns)} for i in self.indexes],
+        }
+
+
+@dataclass(frozen=True)
+class SchemaReport:
+    """The result of `schema`: the user tables of the database."""
+
+    database: str
+    tables: list[TableInfo]
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [t.as_dict() for t in self.tables]
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """How a dry run would change the schema."""
+
+    added_tables: list[str] = field(default_factory=list)
+    dropped_tables: list[str] = field(default_factory=list)
+    changed_tables: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added_tables or self.dropped_tables or self.changed_tables)
+
+    def lines(self) -> list[str]:
+        out = [f"+ table {t}" for t in self.added_tables]
+        out += [f"- table {t}" for t in self.dropped_tables]
+        for table, changes in self.changed_tables.items():
+            out += [f"~ table {table}: {c}" for c in changes]
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added_tables": self.added_tables,
+            "dropped_tables": self.dropped_tables,
+            "changed_tables": self.changed_tables,
+        }
+
+
+@dataclass
+class RunReport:
+    """The result of `up`, `down`, `redo`, `mark`, `unmark`, `repair` or `reset`."""
+
+    command: str
+    database: str
+    steps: list[StepResult] = field(default_factory=list)
+    dry_run: bool = False
+    schema_change: SchemaChange | None = None
+    message: str | None = None
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [s.as_dict() for s in self.steps]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of the append-only `_migrations_log`."""
+
+    id: int
+    run_id: str
+    action: str
+    version: str | None
+    name: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: float | None
+    outcome: str
+    error: str | None
+    applied_by: str | None
+    nbmigrate_version: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "action": self.action,
+            "version": self.version,
+            "name": self.name,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "duration_ms": self.duration_ms,
+            "outcome": self.outcome,
+            "error": self.error,
+            "applied_by": self.applied_by,
+            "nbmigrate_version": self.nbmigrate_version,
+        }
+
+
+@dataclass(frozen=True)
+class HistoryReport:
+    """The result of `history`: newest events first."""
+
+    database: str
+    events: list[Event]
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [e.as_dict() for e in self.events]
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The result of `validate`: every problem found; ok when there are none."""
+
+    database: str
+    checked: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """The result of `show`: one migration's source."""
+
+    version: str
+    name: str
+    path: Path | None
+    text: str
+
+
+@dataclass(frozen=True)
+class NewFileReport:
+    """The result of `new`: the file written."""
+
+    version: str
+    name: str
+    path: Path
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

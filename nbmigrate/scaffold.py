@@ -1,0 +1,73 @@
+"""Write migration files: templates for `new`, and sources handed over by a notebook cell."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import ConfigError
+from .model import NAME_RE
+
+SQL_TEMPLATE = """\
+-- {title}
+-- up
+-- Write the change here, one statement per `;`. It runs in one transaction with its
+-- ledger row: all of it is applied, or none of it.
+
+
+-- down
+-- Undo the change here (leave this section empty for an irreversible migration).
+
+"""
+
+PYTHON_TEMPLATE = '''\
+"""{title}"""
+
+from nbmigrate import Database
+
+
+async def up(db: Database) -> None:
+    """Apply the change; runs in one transaction with its ledger row."""
+    await db.execute("""
+        -- your SQL here
+    """)
+
+
+async def down(db: Database) -> None:
+    """Undo the change."""
+    await db.execute("""
+        -- your rollback SQL here
+    """)
+'''
+
+
+def check_name(name: str) -> str:
+    """A migration name is lowercase letters, digits and _; suggest the fix when it is not."""
+    if NAME_RE.match(name):
+        return name
+    suggestion = "_".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
+    hint = f" (try {suggestion!r})" if suggestion and NAME_RE.match(suggestion) else ""
+    raise ConfigError(f"migration name {name!r} may use only lowercase letters, digits and _{hint}")
+
+
+def file_name(version: str, name: str, kind: str) -> str:
+    return f"migration_{version}_{name}.{'sql' if kind == 'sql' else 'py'}"
+
+
+def template(version: str, name: str, kind: str) -> str:
+    title = f"Migration {version}: {name.replace('_', ' ')}"
+    return (SQL_TEMPLATE if kind == "sql" else PYTHON_TEMPLATE).format(title=title)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file and rename, so a reader never sees half a migration."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

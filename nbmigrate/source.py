@@ -1,0 +1,336 @@
+"""Read a migrations directory (.py and .sql files) into Migration objects, with checksums.
+
+File names and versions are checked up front; a file's contents are parsed or imported
+only when the migration is about to run or be validated (`load`), so `status` stays
+fast on thousands of files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidMigrationSet, SourceError
+from .model import NAME_RE, VERSION_RE, Migration, version_key
+from .sqltext import SqlTextError, is_transaction_control, parse_sql_migration, split_statements
+
+if TYPE_CHECKING:
+    from .database import Database
+
+FILE_RE = re.compile(r"^migration_(?P<version>[0-9]+)_(?P<name>.+)\.(?P<ext>py|sql)$")
+_BOM = b"\xef\xbb\xbf"
+
+
+def checksum_bytes(data: bytes) -> str:
+    """Checksum of normalised source: a BOM or CRLF line endings are not a change."""
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return hashlib.sha256(data).hexdigest()
+
+
+def checksum_text(text: str) -> str:
+    return checksum_bytes(text.encode("utf-8"))
+
+
+def looks_like_migration(filename: str) -> bool:
+    """Files the loader must account for: anything named like a migration or a numbered step."""
+    lower = filename.lower()
+    if not lower.endswith((".py", ".sql")) or lower.startswith(("_", ".")):
+        return False
+    return lower.startswith("migration") or lower[:1].isdigit()
+
+
+def discover(directory: Path) -> list[Migration]:
+    """Every migration file in `directory`, sorted by version; raise on bad names or duplicates."""
+    if not directory.exists():
+        return []
+    if not directory.is_dir():
+        raise InvalidMigrationSet([SourceError(directory, "is not a directory")])
+    problems: list[SourceError] = []
+    found: list[Migration] = []
+    for path in sorted(directory.iterdir()):
+        if not looks_like_migration(path.name) or not path.is_file():
+            continue
+        match = FILE_RE.match(path.name)
+        if match is None:
+            problems.append(SourceError(path, _name_problem(path.name)))
+            continue
+        version, name, ext = match["version"], match["name"], match["ext"]
+        if not VERSION_RE.match(version):
+            problems.append(
+                SourceError(path, f"version {version!r} must have at least 3 digits ({version.zfill(3)})")
+            )
+            continue
+        if not NAME_RE.match(name):
+            problems.append(SourceError(path, f"name {name!r} may use only lowercase letters, digits and _"))
+            continue
+        data = path.read_bytes()
+        cls = SqlFileMigration if ext == "sql" else PythonFileMigration
+        found.append(cls(path, version, name, checksum_bytes(data)))
+    problems += duplicate_problems(found)
+    if problems:
+        raise InvalidMigrationSet(problems)
+    return sorted(found, key=lambda m: version_key(m.version))
+
+
+def duplicate_problems(migrations: Iterable[Migration]) -> list[SourceError]:
+    seen: dict[int, Migration] = {}
+    problems = []
+    for m in migrations:
+        key = version_key(m.version)
+        if key in seen:
+            first = seen[key]
+            problems.append(
+                SourceError(
+                    m.path or f"<registered {type(m).__name__}>",
+                    f"duplicate version {m.version}: also used by {_where(first)}",
+                )
+            )
+        else:
+            seen[key] = m
+    return problems
+
+
+def load_all(migrations: Iterable[Migration]) -> None:
+    """Parse or import every migration given; raise one InvalidMigrationSet listing all problems."""
+    problems = []
+    for m in migrations:
+        if isinstance(m, FileMigration):
+            try:
+                m.load()
+            except SourceError as exc:
+                problems.append(exc)
+    if problems:
+        raise InvalidMigrationSet(problems)
+
+
+def check_registered(migration: Migration) -> Migration:
+    """Validate a migration registered in code, as files are validated."""
+    where = f"<registered {type(migration).__name__}>"
+    if not isinstance(migration, Migration):
+        raise SourceError(where, "register_migration() takes a nbmigrate.Migration instance")
+    version = str(migration.version or "")
+    if not VERSION_RE.match(version):
+        raise SourceError(where, f"version {version!r} must be digits, at least 3 (e.g. '004')")
+    if not NAME_RE.match(migration.name or ""):
+        raise SourceError(where, f"name {migration.name!r} may use only lowercase letters, digits and _")
+    _check_methods(type(migration), where)
+    if migration.checksum is None:
+        migration.checksum = checksum_text(migration.source_text())
+    return migration
+
+
+class FileMigration(Migration):
+    """A migration read from a file; its contents are loaded on first use."""
+
+    def __init__(self, path: Path, version: str, name: str, checksum: str) -> None:
+        super().__init__(version=version, name=name, description="")
+        self.path = path
+        self.checksum = checksum
+        self._loaded = False
+
+    def load(self) -> None:
+        if not self._loaded:
+            self._load()
+            self._loaded = True
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.version} {self.path}>"
+
+
+class SqlFileMigration(FileMigration):
+    """`migration_XXX_name.sql` with `-- up` and `-- down` sections."""
+
+    kind = "sql"
+
+    def _load(self) -> None:
+        assert self.path is not None
+        try:
+            text = self.path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SourceError(self.path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        try:
+            parsed = parse_sql_migration(text)
+        except SqlTextError as exc:
+            raise SourceError(self.path, str(exc)) from None
+        self.up_statements = split_statements(parsed.up)
+        self.down_statements = split_statements(parsed.down) if parsed.down else None
+        self.transactional = parsed.transactional
+        self.description = _sql_description(text) or self.name.replace("_", " ")
+
+    @property
+    def reversible(self) -> bool:
+        self.load()
+        return self.down_statements is not None
+
+    async def up(self, db: Database) -> None:
+        self.load()
+        await self._run(db, self.up_statements)
+
+    async def down(self, db: Database) -> None:
+        self.load()
+        await self._run(db, self.down_statements or [])
+
+    async def _run(self, db: Database, statements: list[str]) -> None:
+        for statement in statements:
+            if self.transactional and is_transaction_control(statement):
+                continue  # a habit from hand-run scripts; nbmigrate owns the transaction
+            await db.execute(statement)
+
+
+class PythonFileMigration(FileMigration):
+    """`migration_XXX_name.py`: one Migration subclass, or module-level `async def up(db)`."""
+
+    kind = "python"
+
+    def _load(self) -> None:
+        assert self.path is not None
+        module = _import(self.path, f"nbmigrate_migration_{self.version}_{self.name}")
+        classes = [
+            obj
+            for obj in vars(module).values()
+            if inspect.isclass(obj)
+            and issubclass(obj, Migration)
+            and obj.__module__ == module.__name__
+            and not issubclass(obj, FileMigration)
+        ]
+        if len(classes) > 1:
+            names = ", ".join(c.__name__ for c in classes)
+            raise SourceError(self.path, f"defines {len(classes)} Migration classes ({names}); one per file")
+        if classes:
+            self.target = self._from_class(classes[0])
+        elif hasattr(module, "up"):
+            self.target = self._from_functions(module)
+        else:
+            raise SourceError(
+                self.path, "no migration found: define a Migration subclass or `async def up(db)`"
+            )
+        self.transactional = bool(getattr(self.target, "transactional", True))
+
+    def _from_class(self, cls: type[Migration]) -> Migration:
+        assert self.path is not None
+        _check_methods(cls, self.path)
+        try:
+            obj = cls()
+        except Exception as exc:
+            raise SourceError(self.path, f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from None
+        declared = str(obj.version or "")
+        if declared and (not declared.isdigit() or int(declared) != int(self.version)):
+            raise SourceError(
+                self.path,
+                f"{cls.__name__} declares version {declared!r} but the file name says {self.version}",
+            )
+        self.description = obj.description or (inspect.getdoc(cls) or "").strip()
+        return obj
+
+    def _from_functions(self, module: ModuleType) -> Any:
+        assert self.path is not None
+        _check_callable(getattr(module, "up", None), "up", self.path, required=True)
+        _check_callable(getattr(module, "down", None), "down", self.path, required=False)
+        self.description = (inspect.getdoc(module) or "").strip()
+        return module
+
+    @property
+    def reversible(self) -> bool:
+        self.load()
+        if isinstance(self.target, Migration):
+            return self.target.reversible
+        return getattr(self.target, "down", None) is not None
+
+    async def up(self, db: Database) -> None:
+        self.load()
+        await self.target.up(db)
+
+    async def down(self, db: Database) -> None:
+        self.load()
+        await self.target.down(db)
+
+
+def _import(path: Path, module_name: str) -> ModuleType:
+    # Compiled from source every time, never from __pycache__: a notebook may rewrite a
+    # file twice within one second, and a size-and-mtime check would run stale code.
+    module = ModuleType(module_name)
+    module.__file__ = str(path)
+    sys.modules[module_name] = module
+    try:
+        code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+        exec(code, module.__dict__)
+    except SyntaxError as exc:
+        sys.modules.pop(module_name, None)
+        raise SourceError(path, f"syntax error at line {exc.lineno}: {exc.msg}") from None
+    except ImportError as exc:
+        sys.modules.pop(module_name, None)
+        hint = ""
+        if "relative import" in str(exc) or "no known parent" in str(exc):
+            hint = " (import the base class with `from nbmigrate import Migration`)"
+        raise SourceError(path, f"import failed: {exc}{hint}") from None
+    except (Exception, SystemExit) as exc:
+        sys.modules.pop(module_name, None)
+        line = _error_line(exc, path)
+        raise SourceError(path, f"raised {type(exc).__name__} while importing{line}: {exc}") from None
+    return module
+
+
+def _check_methods(cls: type[Migration], where: Path | str) -> None:
+    if cls.up is Migration.up:
+        raise SourceError(where, f"{cls.__name__} has no `async def up(self, db)`")
+    _check_callable(cls.up, "up", where, required=True)
+    if cls.down is not Migration.down:
+        _check_callable(cls.down, "down", where, required=False)
+
+
+def _check_callable(fn: Any, label: str, where: Path | str, *, required: bool) -> None:
+    if fn is None:
+        if required:
+            raise SourceError(where, f"no `{label}` function")
+        return
+    if not inspect.iscoroutinefunction(fn):
+        raise SourceError(where, f"`{label}` must be async: write `async def {label}(db)`")
+
+
+def _error_line(exc: BaseException, path: Path) -> str:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(path):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" at line {line}" if line else ""
+
+
+def _sql_description(text: str) -> str:
+    """The first comment line before `-- up`, if any: a SQL file's description."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        body = line.lstrip("-").strip()
+        lowered = body.lower().replace(" ", "")
+        if lowered in ("up", "migrate:up") or lowered.startswith("nbmigrate:"):
+            break
+        if body:
+            return body
+    return ""
+
+
+def _name_problem(filename: str) -> str:
+    return (
+        f"bad file name {filename!r}: expected migration_XXX_name.py or .sql "
+        f"(XXX: at least 3 digits; name: lowercase letters, digits and _)"
+    )
+
+
+def _where(m: Migration) -> str:
+    return m.path.name if m.path else f"<registered {type(m).__name__}>"
