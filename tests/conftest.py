@@ -1,0 +1,148 @@
+"""Shared fixtures: real databases only, SQLite always and PostgreSQL whenever it answers.
+
+`db_url` is parametrised over both backends (dbmate's testEachURL, yoyo's
+conftest.backend); each test gets a fresh database and it is dropped afterwards.
+With NBMIGRATE_REQUIRE_POSTGRES=1 (CI) an unreachable server fails the tests instead
+of skipping them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("NBMIGRATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_POSTGRES = os.environ.get("NBMIGRATE_REQUIRE_POSTGRES") == "1"
+
+_pg_state: dict[str, str | None] = {}
+
+
+def postgres_problem() -> str | None:
+    """Why PostgreSQL tests cannot run here, or None when they can."""
+    if "problem" not in _pg_state:
+        parts = urlsplit(PG_ADMIN_URL)
+        try:
+            with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=2):
+                pass
+            import asyncpg  # noqa: F401
+        except OSError as exc:
+            _pg_state["problem"] = f"PostgreSQL not reachable at {parts.hostname}:{parts.port}: {exc}"
+        except ImportError:
+            _pg_state["problem"] = "asyncpg is not installed (pip install -e '.[postgres]')"
+        else:
+            _pg_state["problem"] = None
+    return _pg_state["problem"]
+
+
+def require_postgres() -> None:
+    problem = postgres_problem()
+    if problem is None:
+        return
+    if REQUIRE_POSTGRES:
+        pytest.fail(f"NBMIGRATE_REQUIRE_POSTGRES=1 but {problem}")
+    pytest.skip(problem)
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _pg_database_url(name: str) -> str:
+    parts = urlsplit(PG_ADMIN_URL)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture
+def make_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """A factory: make_db_url(kind) returns the URL of a fresh, empty database of that kind."""
+    created: list[str] = []
+
+    def make(kind: str) -> str:
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path / f'db_{uuid.uuid4().hex[:8]}.db'}"
+        require_postgres()
+        name = f"nbm_test_{uuid.uuid4().hex[:12]}"
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return _pg_database_url(name)
+
+    yield make
+    for name in created:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend_kind: str, make_db_url: Callable[[str], str]) -> str:
+    """A fresh database on each backend in turn."""
+    return make_db_url(backend_kind)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def migrations_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "migrations"
+    path.mkdir()
+    return path
+
+
+def write(directory: Path, filename: str, text: str) -> Path:
+    path = directory / filename
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def sql_migration(
+    directory: Path, version: str, name: str, up: str, down: str = "", header: str = ""
+) -> Path:
+    return write(directory, f"migration_{version}_{name}.sql", f"{header}-- up\n{up}\n-- down\n{down}\n")
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m nbmigrate ARGS` in a real subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NBMIGRATE_")}
+    full_env["PYTHONPATH"] = str(ROOT)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "nbmigrate", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: needs a PostgreSQL server")
+    config.addinivalue_line("markers", "stress: long-running stress test (make stress)")
+    config.addinivalue_line("markers", "browser: needs headless Chromium")
