@@ -6,13 +6,20 @@ DEMO_DB = build/demo.db
 
 .PHONY: demo test lint stress bench clean
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# The core alone for the demo; the dev extra (test tools, Jupyter) for everything else.
+$(VENV)/.installed-core: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-core
 	mkdir -p build && rm -f $(DEMO_DB)
 	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations up
 	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations status
@@ -20,17 +27,17 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations up
 	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations status
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check nbmigrate tests bench
 	$(PY) -m pytest -q
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check nbmigrate tests bench
 
-stress: $(VENV)/.installed
+stress: $(VENV)/.installed-dev
 	NBMIGRATE_STRESS=1 $(PY) -m pytest -q -m stress tests
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py
 
 clean:
