@@ -17,7 +17,8 @@ from .model import AppliedRecord, Event, Migration
 
 LEDGER = "_migrations"
 LOG = "_migrations_log"
-LEDGER_TABLES = (LEDGER, LOG)
+CHECKPOINTS = "_migrations_batches"  # resume points of batched data migrations (batches.py)
+LEDGER_TABLES = (LEDGER, LOG, CHECKPOINTS)
 
 # Columns added to a seed-era `_migrations (version, name, applied_at)` table in place.
 _LEDGER_COLUMNS = {
@@ -36,12 +37,24 @@ _TYPES = {
     "postgresql": {"ts": "TIMESTAMPTZ", "real": "DOUBLE PRECISION", "serial": "BIGSERIAL PRIMARY KEY"},
 }
 
-_APPEND_ONLY_SQLITE = [
-    f"CREATE TRIGGER IF NOT EXISTS {LOG}_no_update BEFORE UPDATE ON {LOG} "
-    f"BEGIN SELECT RAISE(ABORT, '{LOG} is append-only'); END",
-    f"CREATE TRIGGER IF NOT EXISTS {LOG}_no_delete BEFORE DELETE ON {LOG} "
-    f"BEGIN SELECT RAISE(ABORT, '{LOG} is append-only'); END",
-]
+_APPEND_ONLY = {
+    "sqlite": [
+        f"CREATE TRIGGER IF NOT EXISTS {LOG}_no_update BEFORE UPDATE ON {LOG} "
+        f"BEGIN SELECT RAISE(ABORT, '{LOG} is append-only'); END",
+        f"CREATE TRIGGER IF NOT EXISTS {LOG}_no_delete BEFORE DELETE ON {LOG} "
+        f"BEGIN SELECT RAISE(ABORT, '{LOG} is append-only'); END",
+    ],
+    "postgresql": [
+        f"CREATE OR REPLACE FUNCTION {LOG}_append_only() RETURNS trigger LANGUAGE plpgsql "
+        f"AS $$ BEGIN RAISE EXCEPTION '{LOG} is append-only'; END $$",
+        f"CREATE TRIGGER {LOG}_no_update BEFORE UPDATE ON {LOG} "
+        f"FOR EACH ROW EXECUTE FUNCTION {LOG}_append_only()",
+        f"CREATE TRIGGER {LOG}_no_delete BEFORE DELETE ON {LOG} "
+        f"FOR EACH ROW EXECUTE FUNCTION {LOG}_append_only()",
+        f"CREATE TRIGGER {LOG}_no_truncate BEFORE TRUNCATE ON {LOG} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {LOG}_append_only()",
+    ],
+}
 
 
 def utcnow() -> datetime:
@@ -90,9 +103,8 @@ class Ledger:
                 f"started_at {t['ts']}, finished_at {t['ts']}, duration_ms {t['real']}, "
                 "outcome TEXT NOT NULL, error TEXT, applied_by TEXT, nbmigrate_version TEXT)"
             )
-            if b.dialect == "sqlite":
-                for statement in _APPEND_ONLY_SQLITE:
-                    await b.execute(statement)
+            for statement in _APPEND_ONLY[b.dialect]:
+                await b.execute(statement)
 
     async def read(self) -> list[AppliedRecord]:
         """Every ledger row; empty when the database has never been migrated."""
