@@ -115,7 +115,9 @@ def _tokens(text: str) -> Iterator[_Token]:
             if end >= 0:
                 end += 2
         elif c == "'":
-            if s and text[s - 1] in "eE" and (s == 1 or not _is_ident_char(text[s - 2])):
+            # E'...' (PostgreSQL) takes backslash escapes; the E must be a word of its own.
+            # (Checks look back only within the gap: a token just ended is no identifier.)
+            if s > gap and text[s - 1] in "eE" and (s - 1 == gap or not _is_ident_char(text[s - 2])):
                 end = _escape_string_end(text, s + 1)
             else:
                 end = _doubled_quote_end(text, "'", s + 1)
@@ -126,7 +128,7 @@ def _tokens(text: str) -> Iterator[_Token]:
             if end >= 0:
                 end += 1
         else:  # '$': a dollar quote only when it opens a tag ($$, $body$), not $1 or a$b
-            t = None if s and _is_ident_char(text[s - 1]) else _DOLLAR_TAG.match(text, s)
+            t = None if s > gap and _is_ident_char(text[s - 1]) else _DOLLAR_TAG.match(text, s)
             if t is None:
                 pos = s + 1
                 continue
@@ -152,13 +154,54 @@ def _tokens(text: str) -> Iterator[_Token]:
 # PostgreSQL 14+ "BEGIN ATOMIC" function bodies (psql uses the same heuristic).
 _HEAD_MODIFIERS = frozenset({"OR", "REPLACE", "TEMP", "TEMPORARY", "CONSTRAINT"})
 _BODY_OBJECTS = frozenset({"TRIGGER", "FUNCTION", "PROCEDURE"})
-_HEAD_WORD = re.compile(r"\w+|\S")
+_WORD_OR_CHAR = re.compile(r"[\w$]+|\S")
 _INLINE_SPACE = re.compile(r"[ \t]*")
-_BLOCK_WORD = re.compile(r"(?<![\w$])(?:BEGIN|CASE|END)(?![\w$])", re.IGNORECASE)
 
 _HEAD_EMPTY = 0  # nothing but whitespace and comments yet
 _HEAD_CREATE = 1  # saw CREATE and maybe modifiers
 _HEAD_DONE = 2  # the head is decided
+
+
+class _Body:
+    """BEGIN ... END nesting within one CREATE TRIGGER / FUNCTION / PROCEDURE statement.
+
+    BEGIN opens the body (once); inside it CASE nests, and END closes a CASE, or the body
+    itself when END starts a body statement (like SQLite's own ';' END ';' rule).  Keywords
+    in parentheses are not counted.  So columns named begin or end (SQLite allows both) do
+    not upset the count.
+    """
+
+    __slots__ = ("at_start", "depth", "parens")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.parens = 0
+        self.at_start = False  # no token yet in the current body statement
+
+    def scan(self, text: str, pos: int, end: int) -> None:
+        for m in _WORD_OR_CHAR.finditer(text, pos, end):
+            token = m.group()
+            if token == "(":
+                self.parens += 1
+            elif token == ")":
+                self.parens = max(self.parens - 1, 0)
+            elif self.parens == 0:
+                word = token.upper()
+                if word == "BEGIN" and self.depth == 0:
+                    self.depth = 1
+                    self.at_start = True
+                    continue
+                if word == "ATOMIC" and self.at_start:
+                    continue
+                if word == "CASE" and self.depth:
+                    self.depth += 1
+                elif word == "END" and (self.depth > 1 or self.at_start):
+                    self.depth -= 1
+            self.at_start = False
+
+    def semicolon(self) -> None:
+        self.parens = 0  # a statement, in a body or not, ends with its parentheses closed
+        self.at_start = self.depth == 1
 
 
 def split_statements(sql: str) -> list[str]:
@@ -173,8 +216,7 @@ def split_statements(sql: str) -> list[str]:
     statements: list[str] = []
     start = 0  # where the current statement began (just after the last ';')
     head = _HEAD_EMPTY
-    has_body = False
-    depth = 0
+    body: _Body | None = None
     # Just after a ';', a '-- comment' on the rest of its line belongs to neither
     # statement (it usually remarks on the one before); it is skipped.
     same_line = False
@@ -186,34 +228,34 @@ def split_statements(sql: str) -> list[str]:
         if kind == _GAP:
             scan_from = s
             if head != _HEAD_DONE:
-                for w in _HEAD_WORD.finditer(text, s, e):
+                for w in _WORD_OR_CHAR.finditer(text, s, e):
                     word = w.group().upper()
                     if head == _HEAD_EMPTY:
                         head = _HEAD_CREATE if word == "CREATE" else _HEAD_DONE
                     elif word in _BODY_OBJECTS:
-                        has_body = True
+                        body = _Body()
                         head = _HEAD_DONE
                     elif word not in _HEAD_MODIFIERS:
                         head = _HEAD_DONE
                     if head == _HEAD_DONE:
                         scan_from = w.end()
                         break
-            if has_body:
-                for w in _BLOCK_WORD.finditer(text, scan_from, e):
-                    word = w.group().upper()
-                    if word == "END":
-                        if depth:
-                            depth -= 1
-                    elif word == "BEGIN" or depth:  # CASE nests only inside a body
-                        depth += 1
+            if body is not None:
+                body.scan(text, scan_from, e)
         elif kind == _QUOTED:
             head = _HEAD_DONE
-        elif kind == _SEMI and not depth:
+            if body is not None:
+                body.at_start = False
+        elif kind == _SEMI:
+            if body is not None:
+                body.semicolon()
+                if body.depth:
+                    continue
             if head != _HEAD_EMPTY:
                 statements.append(text[start:s].strip())
             start = e
             head = _HEAD_EMPTY
-            has_body = False
+            body = None
             same_line = True
     if head != _HEAD_EMPTY:
         statements.append(text[start:].strip())
@@ -303,7 +345,9 @@ def parse_sql_migration(text: str) -> SqlMigrationText:
     for kind, s, e, closed in _tokens(text):
         if not closed:
             what = _UNCLOSED[text[s]]
-            raise SqlTextError(f"unterminated {what} (it opens here)", _line_of(text, s))
+            raise SqlTextError(
+                f"unterminated {what}: the one opened on this line is never closed", _line_of(text, s)
+            )
         if kind == _GAP:
             if first_sql[-1] is None:
                 m = _NONSPACE.search(text, s, e)
