@@ -85,10 +85,16 @@ class Ledger:
         b = self.backend
         t = self.types
         if await b.has_table(LEDGER):
-            have = {c.name for c in (await b.describe(LEDGER)).columns}
+            have = {c.name: c.type for c in (await b.describe(LEDGER)).columns}
             for column, ddl in _LEDGER_COLUMNS.items():
                 if column not in have:
                     await b.execute(f"ALTER TABLE {LEDGER} ADD COLUMN {column} {ddl.format(**t)}")
+            if b.dialect == "postgresql" and have.get("applied_at") not in (None, "TIMESTAMP WITH TIME ZONE"):
+                # A seed-era TIMESTAMP (or TEXT) column of UTC times: make it aware, rows kept.
+                await b.execute(
+                    f"ALTER TABLE {LEDGER} ALTER COLUMN applied_at TYPE {t['ts']} "
+                    "USING NULLIF(applied_at::text, '')::timestamp AT TIME ZONE 'UTC'"
+                )
         else:
             await b.execute(
                 f"CREATE TABLE {LEDGER} ("

@@ -16,6 +16,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -53,12 +54,16 @@ def require_postgres() -> None:
     pytest.skip(problem)
 
 
-async def _admin(sql: str) -> None:
+async def _admin(sql: str, url: str = PG_ADMIN_URL) -> list[Any]:
+    """Run SQL as the test server's superuser; return the rows of a SELECT."""
     import asyncpg
 
-    conn = await asyncpg.connect(PG_ADMIN_URL)
+    conn = await asyncpg.connect(url)
     try:
+        if sql.lstrip().upper().startswith("SELECT"):
+            return list(await conn.fetch(sql))
         await conn.execute(sql)
+        return []
     finally:
         await conn.close()
 
@@ -66,6 +71,90 @@ async def _admin(sql: str) -> None:
 def _pg_database_url(name: str) -> str:
     parts = urlsplit(PG_ADMIN_URL)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+# CREATE DATABASE costs about a second (it flushes a copy of template1); emptying a used
+# test database costs a few milliseconds. So databases are made once per pytest process,
+# emptied after each test and handed to the next one: fresh, as far as a test can tell.
+# Their names carry the pytest pid, so leftovers of a killed session are recognisable and
+# dropped, while the databases of other sessions running at the same time are left alone.
+_PG_PREFIX = "nbm_test_"
+_pg_pool: list[str] = []
+_pg_all: set[str] = set()
+
+_EMPTY_DATABASE = """
+DO $$
+DECLARE s name;
+BEGIN
+    FOR s IN SELECT nspname FROM pg_namespace
+             WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+               AND nspname !~ '^pg_(toast_)?temp_'
+    LOOP
+        EXECUTE format('DROP SCHEMA %I CASCADE', s);
+    END LOOP;
+END $$;
+CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+GRANT USAGE ON SCHEMA public TO PUBLIC;
+"""
+
+
+def _take_pg_database() -> str:
+    if _pg_pool:
+        return _pg_pool.pop()
+    if not _pg_all:
+        _drop_stale_pg_databases()
+    name = f"{_PG_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    _pg_all.add(name)
+    return name
+
+
+def _give_back_pg_database(name: str) -> None:
+    """Empty the database for the next test; drop it if that fails."""
+
+    async def empty() -> None:
+        await _admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )
+        await _admin(f'ALTER DATABASE "{name}" RESET ALL')
+        await _admin(_EMPTY_DATABASE, _pg_database_url(name))
+
+    try:
+        asyncio.run(empty())
+    except Exception:
+        _drop_pg_database(name)
+    else:
+        _pg_pool.append(name)
+
+
+def _drop_pg_database(name: str) -> None:
+    _pg_all.discard(name)
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _drop_stale_pg_databases() -> None:
+    """Drop the test databases of pytest sessions on this machine that no longer run."""
+    rows = asyncio.run(
+        _admin(
+            f"SELECT datname FROM pg_database WHERE datname LIKE '{_PG_PREFIX}%' AND datname NOT IN "
+            "(SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL)"
+        )
+    )
+    for (name,) in rows:
+        pid = name[len(_PG_PREFIX) :].split("_", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            _drop_pg_database(name)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture
@@ -77,14 +166,13 @@ def make_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Call
         if kind == "sqlite":
             return f"sqlite:///{tmp_path / f'db_{uuid.uuid4().hex[:8]}.db'}"
         require_postgres()
-        name = f"nbm_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        name = _take_pg_database()
         created.append(name)
         return _pg_database_url(name)
 
     yield make
     for name in created:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _give_back_pg_database(name)
 
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -140,6 +228,11 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for name in sorted(_pg_all):
+        _drop_pg_database(name)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,0 +1,366 @@
+"""PostgreSQL through asyncpg: transactional DDL, a session-level advisory lock, one schema."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from ..config import DatabaseURL, mask_password
+from ..errors import ConfigError, ConnectionFailed, LockTimeout
+from ..model import ColumnInfo, IndexInfo, TableInfo
+from .base import Backend, Params
+
+try:
+    import asyncpg
+except ImportError:  # pragma: no cover - exercised only without the extra
+    asyncpg = None
+
+_POLL_SECONDS = 0.05  # plus up to as much again of jitter, so waiting runs do not poll in step
+_CONNECT_TIMEOUT = 10.0
+_UNLOCK_TIMEOUT = 5.0
+_APP_NAME_LIMIT = 63  # NAMEDATALEN - 1: the server cuts longer names
+_AFFECTED = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "COPY"})
+
+# A `?` outside quotes and comments (only nbmigrate's own ledger SQL is converted).
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|(\?)", re.S)
+
+# Built-in type names in capitals (`INTEGER`, `TEXT`), as migrations usually spell them.
+_COLUMNS = """
+SELECT a.attname AS name,
+       CASE WHEN ty.typnamespace = 'pg_catalog'::regnamespace
+            THEN upper(format_type(a.atttypid, a.atttypmod))
+            ELSE format_type(a.atttypid, a.atttypmod) END AS type,
+       a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS "default",
+       coalesce(a.attnum = ANY(pk.indkey), false) AS pk
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_type ty ON ty.oid = a.atttypid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN pg_index pk ON pk.indrelid = c.oid AND pk.indisprimary
+WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+  AND c.relname = $1 AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+# Primary keys show on their columns (as SQLite's PRAGMA does), not as indexes.
+_INDEXES = """
+SELECT ic.relname AS name, i.indisunique AS "unique",
+       array(SELECT coalesce(a.attname, '<expr>')
+             FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             WHERE k.n <= i.indnkeyatts ORDER BY k.n) AS columns
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class t ON t.oid = i.indrelid
+WHERE t.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+  AND t.relname = $1 AND NOT i.indisprimary
+ORDER BY ic.relname
+"""
+
+# Objects of the current schema that belong to no extension, in the order they are dropped.
+# Sequences owned by a column go with their table; array and row types with their owner.
+_DROPPABLE = """
+WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = current_schema()),
+ext AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e')
+SELECT 0 AS rank, CASE c.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END AS kind,
+       c.relname AS name, format('%I.%I', n.nspname, c.relname) AS target
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, s
+WHERE c.relnamespace = s.oid AND c.relkind IN ('v', 'm')
+  AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_class'::regclass AND objid = c.oid)
+UNION ALL
+SELECT 1, CASE c.relkind WHEN 'f' THEN 'foreign table' ELSE 'table' END, c.relname,
+       format('%I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, s
+WHERE c.relnamespace = s.oid AND c.relkind IN ('r', 'p', 'f') AND NOT c.relispartition
+  AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_class'::regclass AND objid = c.oid)
+UNION ALL
+SELECT 2, 'sequence', c.relname, format('%I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, s
+WHERE c.relnamespace = s.oid AND c.relkind = 'S'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e'))
+UNION ALL
+SELECT 3, CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
+       format('%s(%s)', p.proname, pg_get_function_identity_arguments(p.oid)),
+       format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, s
+WHERE p.pronamespace = s.oid AND p.prokind IN ('f', 'p', 'a')
+  AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_proc'::regclass AND objid = p.oid)
+UNION ALL
+SELECT 4, CASE t.typtype WHEN 'd' THEN 'domain' ELSE 'type' END, t.typname,
+       format('%I.%I', n.nspname, t.typname)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace, s
+WHERE t.typnamespace = s.oid
+  AND (t.typtype IN ('e', 'd', 'r')
+       OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))
+  AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_type'::regclass AND objid = t.oid)
+UNION ALL
+SELECT 5, 'extension', e.extname, format('%I', e.extname)
+FROM pg_extension e, s WHERE e.extnamespace = s.oid
+ORDER BY 1, 3
+"""
+
+_LOCK_HOLDER = """
+SELECT a.pid, a.usename, a.application_name, host(a.client_addr) AS client, a.backend_start, a.state
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid = $1 AND l.objid = $2
+"""
+
+
+class PostgresBackend(Backend):
+    """One asyncpg connection for the work, and a second one that holds the migration lock."""
+
+    dialect = "postgresql"
+    begin_sql = "BEGIN"
+    error_types: tuple[type[BaseException], ...] = (
+        (asyncpg.PostgresError, asyncpg.InterfaceError) if asyncpg is not None else ()
+    )
+
+    def __init__(self, url: DatabaseURL) -> None:
+        if asyncpg is None:
+            raise ConfigError(f"{url.masked} needs asyncpg for PostgreSQL: pip install 'nbmigrate[postgres]'")
+        super().__init__(url)
+        self._conn: Any = None
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            raise RuntimeError("database is not connected; call `await db.connect()` first")
+        return self._conn
+
+    # -- connection -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._conn = await self._connect(f"nbmigrate pid {os.getpid()}", override=False)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await _close(conn)
+
+    async def _connect(self, application_name: str, *, override: bool) -> Any:
+        """A new connection; the URL's own `application_name` wins unless `override`."""
+        dsn, timeout = connect_args(self.url.raw)
+        settings = None
+        if override or "application_name" not in dict(parse_qsl(urlsplit(dsn).query)):
+            settings = {"application_name": application_name[:_APP_NAME_LIMIT]}
+        try:
+            # No statement cache: a migration may change a table between two identical
+            # queries of one transaction, which a cached plan cannot survive.
+            return await asyncpg.connect(
+                dsn, timeout=timeout, statement_cache_size=0, server_settings=settings
+            )
+        except (
+            OSError,
+            asyncio.TimeoutError,
+            ValueError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+        ) as exc:
+            raise ConnectionFailed(self.url.masked, self._reason(exc, timeout)) from None
+
+    def _reason(self, exc: BaseException, timeout: float) -> str:
+        """One line, with the password scrubbed even where asyncpg might echo it."""
+        if isinstance(exc, asyncio.TimeoutError):
+            text = f"no answer within {timeout:g}s"
+        else:
+            text = " ".join(str(exc).split()) or type(exc).__name__
+        text = mask_password(text)
+        password = urlsplit(self.url.raw).password
+        for secret in {password, unquote(password or "")} - {None, ""}:
+            text = text.replace(str(secret), "***")
+        return text
+
+    # -- statements -------------------------------------------------------------------
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        status = await self.conn.execute(sql, *_positional(params))
+        return rows_affected(status)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, [tuple(r) for r in rows])
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Any]:
+        return list(await self.conn.fetch(sql, *_positional(params)))
+
+    def iterate(self, sql: str, params: Params = None) -> AsyncIterator[Any]:
+        async def _rows() -> AsyncIterator[Any]:
+            conn = self.conn
+            if not conn.is_in_transaction():  # a server-side cursor lives in a transaction
+                for row in await self.fetch_all(sql, params):
+                    yield row
+                return
+            async for row in conn.cursor(sql, *_positional(params), prefetch=500):
+                yield row
+
+        return _rows()
+
+    def native_sql(self, sql: str) -> str:
+        return to_dollar_placeholders(sql)
+
+    # -- the migration lock -----------------------------------------------------------
+
+    @asynccontextmanager
+    async def lock(self, timeout: float, purpose: str) -> AsyncIterator[None]:
+        """A session-level advisory lock on a second connection, idle while held.
+
+        Idle and outside any transaction, that connection cannot hold up a
+        `CREATE INDEX CONCURRENTLY` run on the main one; if this process dies, the
+        server ends its session and the lock with it.
+        """
+        schema = await self.conn.fetchval("SELECT current_schema()") or ""
+        key = lock_key(schema)
+        label = purpose.removeprefix("nbmigrate ")
+        conn = await self._connect(f"nbmigrate: {label} pid {os.getpid()}", override=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                if time.monotonic() >= deadline:
+                    holder = await _lock_holder(conn, key)
+                    raise LockTimeout(self.url.masked, timeout, holder)
+                await asyncio.sleep(_POLL_SECONDS * (1 + random.random()))
+            try:
+                yield
+            finally:
+                try:
+                    await asyncio.wait_for(
+                        conn.fetchval("SELECT pg_advisory_unlock($1)", key), _UNLOCK_TIMEOUT
+                    )
+                except Exception:  # closing the session below releases it all the same
+                    conn.terminate()
+        finally:
+            await _close(conn)
+
+    # -- schema -----------------------------------------------------------------------
+
+    async def has_table(self, name: str) -> bool:
+        rows = await self.fetch_all(
+            "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1", (name,)
+        )
+        return bool(rows)
+
+    async def table_names(self) -> list[str]:
+        rows = await self.fetch_all("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        return sorted(r[0] for r in rows)
+
+    async def describe(self, table: str) -> TableInfo:
+        columns = tuple(
+            ColumnInfo(
+                name=r["name"],
+                type=r["type"],
+                notnull=bool(r["notnull"]),
+                default=r["default"],
+                primary_key=bool(r["pk"]),
+            )
+            for r in await self.fetch_all(_COLUMNS, (table,))
+        )
+        indexes = tuple(
+            IndexInfo(r["name"], tuple(r["columns"]), bool(r["unique"]))
+            for r in await self.fetch_all(_INDEXES, (table,))
+        )
+        return TableInfo(table, columns, indexes)
+
+    async def drop_all(self) -> list[str]:
+        dropped = []
+        for r in await self.fetch_all(_DROPPABLE):
+            await self.execute(f"DROP {r['kind'].upper()} IF EXISTS {r['target']} CASCADE")
+            dropped.append(f"{r['kind']} {r['name']}")
+        await self.conn.reload_schema_state()  # forget codecs of types that no longer exist
+        return dropped
+
+
+def connect_args(raw: str) -> tuple[str, float]:
+    """From an nbmigrate URL: asyncpg's DSN and the connect timeout.
+
+    `postgres://` and `postgresql+asyncpg://` become `postgresql://`; libpq's
+    `connect_timeout` becomes asyncpg's timeout; every other query parameter (`sslmode`,
+    `sslrootcert`, `application_name`, `options`, ...) is passed through to asyncpg.
+    """
+    parts = urlsplit(raw.strip())
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    timeout = _CONNECT_TIMEOUT
+    kept = []
+    for name, value in query:
+        if name == "connect_timeout":
+            try:
+                timeout = float(value)
+            except ValueError:
+                raise ConfigError(f"connect_timeout: expected seconds, got {value!r}") from None
+        else:
+            kept.append((name, value))
+    return urlunsplit(parts._replace(scheme="postgresql", query=urlencode(kept))), timeout
+
+
+def to_dollar_placeholders(sql: str) -> str:
+    """Number the `?` placeholders `$1, $2, ...`, leaving quoted text and comments alone."""
+    count = 0
+
+    def number(m: re.Match[str]) -> str:
+        nonlocal count
+        if m.group(1) is None:
+            return m.group(0)
+        count += 1
+        return f"${count}"
+
+    return _PLACEHOLDER.sub(number, sql)
+
+
+def rows_affected(status: str | None) -> int:
+    """Rows changed according to a command tag: 'UPDATE 3' -> 3, 'INSERT 0 2' -> 2, 'CREATE TABLE' -> 0."""
+    words = (status or "").split()
+    if len(words) >= 2 and words[0] in _AFFECTED and words[-1].isdigit():
+        return int(words[-1])
+    return 0
+
+
+def lock_key(schema: str) -> int:
+    """The advisory lock key of a schema: a fixed signed 64-bit number."""
+    digest = hashlib.sha256(f"nbmigrate:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _positional(params: Params) -> Sequence[Any]:
+    if params is None:
+        return ()
+    if isinstance(params, dict):
+        raise TypeError("PostgreSQL takes positional parameters ($1, $2, ...): pass a list or tuple")
+    return params
+
+
+async def _lock_holder(conn: Any, key: int) -> str | None:
+    """Who holds the advisory lock, from pg_locks and pg_stat_activity."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    row = await conn.fetchrow(_LOCK_HOLDER, unsigned >> 32, unsigned & 0xFFFFFFFF)
+    if row is None:
+        return None
+    details = [f"server pid {row['pid']}"]
+    if row["usename"]:
+        details.append(f"user {row['usename']}")
+    if row["client"]:
+        details.append(f"client {row['client']}")
+    started: datetime | None = row["backend_start"]
+    if started is not None:
+        details.append(f"connected since {started.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+    who = f"'{row['application_name']}'" if row["application_name"] else "a session"
+    return f"{who} ({', '.join(details)})"
+
+
+async def _close(conn: Any) -> None:
+    """Close politely, or drop the socket if that fails or is interrupted."""
+    try:
+        await asyncio.wait_for(conn.close(), _UNLOCK_TIMEOUT)
+    except BaseException as exc:
+        conn.terminate()
+        if not isinstance(exc, Exception):
+            raise
