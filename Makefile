@@ -34,8 +34,11 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check nbmigrate tests bench
 
+# The reliability suite at full counts (200 SIGKILLs per database, 20 rounds of each race,
+# thousands of fuzz examples); about half an hour, never more than 45 minutes. The figures
+# are printed at the end and saved to build/reliability-figures-stress.json.
 stress: $(VENV)/.installed-dev
-	NBMIGRATE_STRESS=1 $(PY) -m pytest -q -m stress tests
+	NBMIGRATE_STRESS=1 timeout --signal=INT --kill-after=60 45m $(PY) -m pytest -q -m "stress or reliability" tests
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py

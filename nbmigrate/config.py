@@ -1,8 +1,9 @@
 """Where the database URL, the migrations directory and the settings come from.
 
 Order: explicit argument, environment (`NBMIGRATE_DATABASE_URL`, `NBMIGRATE_MIGRATIONS`,
-`NBMIGRATE_STRICT`, `NBMIGRATE_LOCK_TIMEOUT`), `[tool.nbmigrate]` in the nearest
-`pyproject.toml`, then the defaults `sqlite:///nbmigrate.db` and `migrations/`.
+`NBMIGRATE_STRICT`, `NBMIGRATE_LOCK_TIMEOUT`, `NBMIGRATE_BACKUPS`, `NBMIGRATE_BACKUP_KEEP`),
+`[tool.nbmigrate]` in the nearest `pyproject.toml`, then the defaults `sqlite:///nbmigrate.db`
+and `migrations/` (backups on, the newest 10 kept).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .errors import ConfigError
 DEFAULT_URL = "sqlite:///nbmigrate.db"
 DEFAULT_DIRECTORY = "migrations"
 DEFAULT_LOCK_TIMEOUT = 60.0
+DEFAULT_BACKUP_KEEP = 10
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _PASSWORD_RE = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)", re.I)
@@ -94,6 +96,8 @@ class Settings:
     directory: Path
     strict: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    backups: bool = True  # SQLite files: back up before up, down, redo and reset
+    backup_keep: int = DEFAULT_BACKUP_KEEP
 
 
 def resolve(
@@ -102,6 +106,8 @@ def resolve(
     *,
     strict: bool | None = None,
     lock_timeout: float | None = None,
+    backups: bool | None = None,
+    backup_keep: int | None = None,
     cwd: Path | None = None,
 ) -> Settings:
     """Combine arguments, environment, pyproject.toml and defaults into Settings."""
@@ -126,6 +132,7 @@ def resolve(
     timeout_value, _ = pick(lock_timeout, "NBMIGRATE_LOCK_TIMEOUT", "lock_timeout")
 
     url = parse_url(str(url_text) if url_text is not None else DEFAULT_URL, url_base)
+    enabled, keep = backup_settings(backups, backup_keep, cwd)
     migrations_dir = Path(str(dir_text)) if dir_text is not None else Path(DEFAULT_DIRECTORY)
     if not migrations_dir.is_absolute():
         migrations_dir = dir_base / migrations_dir
@@ -134,7 +141,34 @@ def resolve(
         directory=migrations_dir,
         strict=_as_bool(strict_value, "strict"),
         lock_timeout=_as_timeout(timeout_value),
+        backups=enabled,
+        backup_keep=keep,
     )
+
+
+def backup_settings(
+    backups: bool | None = None, keep: int | None = None, cwd: Path | None = None
+) -> tuple[bool, int]:
+    """Whether to back up SQLite files before changing commands, and how many backups to keep.
+
+    Explicit argument, then `NBMIGRATE_BACKUPS` / `NBMIGRATE_BACKUP_KEEP`, then `backups` /
+    `backup_keep` in `[tool.nbmigrate]`, then on and 10.
+    """
+    table: dict[str, Any] | None = None
+
+    def pick(arg: Any, env_name: str, key: str) -> Any:
+        nonlocal table
+        if arg is not None:
+            return arg
+        if os.environ.get(env_name):
+            return os.environ[env_name]
+        if table is None:
+            table = _pyproject_table(cwd or Path.cwd())[0]
+        return table.get(key)
+
+    enabled = pick(backups, "NBMIGRATE_BACKUPS", "backups")
+    count = pick(keep, "NBMIGRATE_BACKUP_KEEP", "backup_keep")
+    return (True if enabled is None else _as_bool(enabled, "backups")), _as_keep(count)
 
 
 def _pyproject_table(cwd: Path) -> tuple[dict[str, Any], Path]:
@@ -171,6 +205,18 @@ def _as_bool(value: Any, name: str) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise ConfigError(f"setting {name}: expected true or false, got {value!r}")
+
+
+def _as_keep(value: Any) -> int:
+    if value is None:
+        return DEFAULT_BACKUP_KEEP
+    try:
+        count = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise ConfigError(f"backup_keep: expected a whole number, got {value!r}") from None
+    if count < 1 or isinstance(value, bool):
+        raise ConfigError(f"backup_keep: must be at least 1, got {value!r} (use backups = false for none)")
+    return count
 
 
 def _as_timeout(value: Any) -> float:

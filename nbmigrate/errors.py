@@ -13,6 +13,7 @@
     │   └── ChangedMigrationError    an applied migration's source may not be rewritten
     ├── ConfirmationRequired         a destructive command was run without its explicit yes
     ├── LockTimeout                  another run holds the migration lock (.holder)
+    ├── BackupError                  no backup possible or none to restore (.database)
     └── MigrationFailed              a migration raised (.version, .path, .statement, .db_message)
 
 The faces translate these: exit codes in the CLI, one-line errors in the notebook.
@@ -138,6 +139,15 @@ class LockTimeout(NbMigrateError):
             f"could not take the migration lock on {target} within {timeout:g}s: {who}. "
             f"Wait for that run to finish, or raise --lock-timeout"
         )
+
+
+class BackupError(NbMigrateError):
+    """A backup cannot be taken, listed or restored (not a SQLite file, none found, unreadable)."""
+
+    def __init__(self, database: str, problem: str) -> None:
+        self.database = database
+        self.problem = problem
+        super().__init__(problem)
 
 
 class MigrationFailed(NbMigrateError):

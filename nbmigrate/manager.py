@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from . import plan, scaffold
+from . import backup, config, plan, scaffold
 from .database import Database
 from .errors import (
     ConfirmationRequired,
@@ -28,6 +28,8 @@ from .errors import (
 )
 from .ledger import LEDGER_TABLES, Ledger, utcnow
 from .model import (
+    BackupInfo,
+    BackupReport,
     HistoryReport,
     Migration,
     NewFileReport,
@@ -65,12 +67,17 @@ class MigrationManager:
         strict: bool = False,
         lock_timeout: float = 60.0,
         on_progress: ProgressCallback | None = None,
+        backups: bool | None = None,
+        backup_keep: int | None = None,
     ) -> None:
         self.db = db
         self.directory = Path(directory) if directory is not None else None
         self.strict = strict
         self.lock_timeout = lock_timeout
         self.on_progress = on_progress
+        # SQLite files are backed up before up/down/redo/reset; None: from the settings.
+        self.backups = backups
+        self.backup_keep = backup_keep
         self.ledger = Ledger(db.backend)
         self.in_flight: Migration | None = None
         self._registered: list[Migration] = []
@@ -175,6 +182,7 @@ class MigrationManager:
         dry_run: bool = False,
         atomic: bool = False,
         retry: bool = False,
+        backup: bool = True,
     ) -> RunReport:
         """Apply pending migrations in version order, up to and including `target`."""
         target = normalize_version(target) if target is not None else None
@@ -185,6 +193,8 @@ class MigrationManager:
             recorded = {version_key(r.version) for r in ledger}
             load_all(m for m in available if version_key(m.version) not in recorded or m in todo)
             report = RunReport("up", self.db.display_url, dry_run=dry_run)
+            if todo and not dry_run:
+                await self._backup_before("up", backup)
             if dry_run:
                 await self._dry_run(report, [(m, "up") for m in todo])
             elif atomic:
@@ -203,6 +213,7 @@ class MigrationManager:
         steps: int | None = None,
         all: bool = False,
         dry_run: bool = False,
+        backup: bool = True,
     ) -> RunReport:
         """Revert the last applied migration, or down to `to` (kept), or `steps` of them, or all."""
         to = normalize_version(to) if to is not None else None
@@ -215,6 +226,8 @@ class MigrationManager:
                 if not r.migration.reversible:
                     raise IrreversibleMigration(r.migration.version, r.migration.name)
             report = RunReport("down", self.db.display_url, dry_run=dry_run)
+            if reversals and not dry_run:
+                await self._backup_before("down", backup)
             if dry_run:
                 await self._dry_run(report, [(r.migration, "down") for r in reversals])
             else:
@@ -224,7 +237,7 @@ class MigrationManager:
                 report.message = "nothing to revert"
             return report
 
-    async def redo(self) -> RunReport:
+    async def redo(self, *, backup: bool = True) -> RunReport:
         """Revert the last applied migration and apply it again."""
         async with self._run("redo") as run_id:
             reversals = plan.to_revert(self.migrations(), await self.ledger.read(), steps=1)
@@ -236,6 +249,7 @@ class MigrationManager:
             load_all([m])
             if not m.reversible:
                 raise IrreversibleMigration(m.version, m.name)
+            await self._backup_before("redo", backup)
             report.steps.append(await self._revert(m, run_id, 0, 2))
             report.steps.append(await self._apply(m, run_id, 1, 2))
             return report
@@ -291,19 +305,22 @@ class MigrationManager:
                 report.message = "nothing to repair"
             return report
 
-    async def reset(self, *, yes: bool = False) -> RunReport:
+    async def reset(self, *, yes: bool = False, backup: bool = True) -> RunReport:
         """Drop every table, view, index and trigger, ledger included (development only)."""
         if not yes:
             raise ConfirmationRequired(
                 f"reset drops every table in {self.db.display_url}, data included; run `reset --yes` to do it"
             )
         async with self._run("reset", ensure_ledger=False) as run_id:
+            if await self.db.backend.table_names():
+                await self._backup_before("reset", backup)
             started = utcnow()
             async with self.db.transaction():
                 dropped = await self.db.backend.drop_all()
                 await self.ledger.ensure()
                 await self.ledger.log(run_id, "reset", "ok", started_at=started)
-            user_objects = [d for d in dropped if d.split(" ", 1)[1] not in LEDGER_TABLES]
+            # Every object the ledger owns (tables, triggers, functions) is named _migrations*.
+            user_objects = [d for d in dropped if not d.split(" ", 1)[1].startswith("_migrations")]
             return RunReport(
                 "reset",
                 self.db.display_url,
@@ -311,6 +328,43 @@ class MigrationManager:
                 if user_objects
                 else "the database was already empty",
             )
+
+    # -- backups (SQLite files) -------------------------------------------------------
+
+    async def list_backups(self) -> BackupReport:
+        """The backups of this SQLite database file, newest first."""
+        db_file = backup.database_file(self.db.url)
+        return BackupReport(self.db.display_url, backup.backup_dir(db_file), backup.list_backups(db_file))
+
+    async def restore(self, which: str | None = None) -> BackupReport:
+        """Put a backup back (default: the newest), under the lock; the current state is saved first."""
+        db_file = backup.database_file(self.db.url)
+        async with self._run("restore", ensure_ledger=False) as run_id:
+            chosen = backup.find(db_file, which)
+            started = utcnow()
+            saved = await backup.take(db_file, "restore", keep=None)
+            await backup.restore(db_file, chosen.path)
+            async with self.db.transaction():
+                await self.ledger.ensure()
+                await self.ledger.log(run_id, "restore", "ok", name=chosen.path.name, started_at=started)
+            backup.prune(db_file, self._backup_settings()[1], protect={saved.path, chosen.path})
+        folder = backup.backup_dir(db_file)
+        return BackupReport(self.db.display_url, folder, backup.list_backups(db_file), chosen, saved)
+
+    async def _backup_before(self, command: str, wanted: bool) -> BackupInfo | None:
+        """Back up a SQLite file before a command changes it; skipped elsewhere or when off."""
+        url = self.db.url
+        if not wanted or url.scheme != "sqlite" or url.path is None:
+            return None
+        enabled, keep = self._backup_settings()
+        if not enabled:
+            return None
+        info = await backup.take(url.path, command, keep)
+        logger.info("backed up %s to %s", url.path.name, info.path)
+        return info
+
+    def _backup_settings(self) -> tuple[bool, int]:
+        return config.backup_settings(self.backups, self.backup_keep)
 
     # -- the seed's manager API -------------------------------------------------------
 

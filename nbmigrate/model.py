@@ -372,5 +372,38 @@ class NewFileReport:
     path: Path
 
 
+@dataclass(frozen=True)
+class BackupInfo:
+    """One backup file of a SQLite database: when, before which command, how big, where."""
+
+    path: Path
+    taken_at: datetime
+    command: str
+    size: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "taken_at": _iso(self.taken_at),
+            "command": self.command,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    """The result of `backups` (the list, newest first) and `restore` (what was put back)."""
+
+    database: str
+    directory: Path
+    backups: list[BackupInfo]
+    restored: BackupInfo | None = None  # restore: the backup put back
+    saved: BackupInfo | None = None  # restore: the state just before it, to undo the restore
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [b.as_dict() for b in self.backups]
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
