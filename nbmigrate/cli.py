@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         print(mask_password(str(problem)), file=sys.stderr)
         print("run `nbmigrate --help` for the commands", file=sys.stderr)
         return EXIT_USAGE
+    if ns.command in commands.NOTEBOOK_ONLY:
+        where = f"`{ns.command}` is for notebooks (%migrate {ns.command})"
+        print(f"nbmigrate: {where}; in the shell pass --db URL to each command", file=sys.stderr)
+        return EXIT_USAGE
     logging.basicConfig(
         level=logging.INFO if ns.verbose else logging.WARNING,
         format="%(message)s",

@@ -105,7 +105,17 @@ COMMANDS: dict[str, str] = {
     "show": "the source of migration VERSION",
     "schema": "the database's tables, columns and indexes",
     "reset": "drop everything, ledger included (development only; needs --yes)",
+    "backups": "the backups of a SQLite database file, newest first",
+    "restore": "put a backup back (default: the newest); the current state is backed up first",
+    "connect": "notebook only: the database URL (and --dir PATH) for this session's commands",
+    "dashboard": "notebook only: a control panel of every migration, with buttons (ipywidgets)",
 }
+
+NOTEBOOK_ONLY = frozenset({"connect", "dashboard"})  # the shell passes --db URL to each command instead
+
+
+def _no_backup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-backup", action="store_true", help="do not back up the SQLite file first")
 
 
 def build_parser(prog: str = "nbmigrate") -> argparse.ArgumentParser:
@@ -128,13 +138,15 @@ def build_parser(prog: str = "nbmigrate") -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="run in a transaction that is rolled back")
     p.add_argument("--atomic", action="store_true", help="all pending migrations in one transaction")
     p.add_argument("--retry", action="store_true", help="run a failed migration again as it is")
+    _no_backup(p)
     p = add("down")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--to", type=_version, metavar="VERSION", help="revert down to VERSION (kept)")
     which.add_argument("--steps", type=_positive, metavar="N", help="revert N migrations")
     which.add_argument("--all", action="store_true", help="revert every migration")
     p.add_argument("--dry-run", action="store_true", help="run in a transaction that is rolled back")
-    add("redo")
+    _no_backup(p)
+    _no_backup(add("redo"))
     p = add("new")
     p.add_argument("name", metavar="NAME", help="lowercase letters, digits and _")
     kind = p.add_mutually_exclusive_group()
@@ -148,7 +160,15 @@ def build_parser(prog: str = "nbmigrate") -> argparse.ArgumentParser:
         add(name).add_argument("version", type=_version, metavar="VERSION")
     add("repair")
     add("schema").add_argument("table", nargs="?", metavar="TABLE")
-    add("reset").add_argument("--yes", action="store_true", help="confirm dropping everything")
+    p = add("reset")
+    p.add_argument("--yes", action="store_true", help="confirm dropping everything")
+    _no_backup(p)
+    add("backups")
+    add("restore").add_argument(
+        "backup", nargs="?", metavar="BACKUP", help="file name (or its start) or path; default: the newest"
+    )
+    add("connect").add_argument("url", metavar="URL", help="database URL or SQLite path")
+    add("dashboard")
     return parser
 
 
@@ -170,11 +190,15 @@ async def dispatch(manager: MigrationManager, ns: argparse.Namespace) -> Result:
     if cmd == "status":
         return await manager.status()
     if cmd == "up":
-        return await manager.up(ns.version, dry_run=ns.dry_run, atomic=ns.atomic, retry=ns.retry)
+        return await manager.up(
+            ns.version, dry_run=ns.dry_run, atomic=ns.atomic, retry=ns.retry, backup=not ns.no_backup
+        )
     if cmd == "down":
-        return await manager.down(to=ns.to, steps=ns.steps, all=ns.all, dry_run=ns.dry_run)
+        return await manager.down(
+            to=ns.to, steps=ns.steps, all=ns.all, dry_run=ns.dry_run, backup=not ns.no_backup
+        )
     if cmd == "redo":
-        return await manager.redo()
+        return await manager.redo(backup=not ns.no_backup)
     if cmd == "new":
         return await manager.new(ns.name, ns.kind or "sql")
     if cmd == "history":
@@ -192,5 +216,9 @@ async def dispatch(manager: MigrationManager, ns: argparse.Namespace) -> Result:
     if cmd == "schema":
         return await manager.schema(ns.table)
     if cmd == "reset":
-        return await manager.reset(yes=ns.yes)
+        return await manager.reset(yes=ns.yes, backup=not ns.no_backup)
+    if cmd == "backups":
+        return await manager.list_backups()
+    if cmd == "restore":
+        return await manager.restore(ns.backup)
     raise ArgumentProblem(f"unknown command {cmd!r}")

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from .model import (
+    BackupReport,
     HistoryReport,
-    MigrationStatus,
     NewFileReport,
     RunReport,
     SchemaChange,
@@ -21,7 +21,14 @@ from .model import (
 )
 
 Result = (
-    StatusReport | RunReport | HistoryReport | ValidationReport | SourceReport | SchemaReport | NewFileReport
+    StatusReport
+    | RunReport
+    | HistoryReport
+    | ValidationReport
+    | SourceReport
+    | SchemaReport
+    | NewFileReport
+    | BackupReport
 )
 
 STATE_COLOURS = {
@@ -93,6 +100,8 @@ def to_text(result: Result) -> str:
         return _schema_text(result)
     if isinstance(result, NewFileReport):
         return f"created {result.path}"
+    if isinstance(result, BackupReport):
+        return _backups_text(result)
     raise TypeError(f"cannot render {type(result).__name__}")
 
 
@@ -126,7 +135,7 @@ def _run_text(report: RunReport) -> str:
         direction = f"{step.direction} " if step.outcome in ("dry-run", "skipped") else ""
         lines.append(f"{verb} {direction}{step.version} {step.name}{took}{note}")
         if report.dry_run:
-            lines += [f"    {_indent(sql)};" for sql in step.statements]
+            lines += [f"    {_indent(_terminated(sql))}" for sql in step.statements]
     if report.dry_run:
         lines.append("schema change (rolled back):")
         lines += _change_lines(report.schema_change)
@@ -200,6 +209,14 @@ def to_data(result: Result) -> Any:
         return {"database": result.database, "tables": result.rows}
     if isinstance(result, NewFileReport):
         return {"version": result.version, "name": result.name, "path": str(result.path)}
+    if isinstance(result, BackupReport):
+        return {
+            "database": result.database,
+            "directory": str(result.directory),
+            "backups": result.rows,
+            "restored": result.restored.as_dict() if result.restored else None,
+            "saved": result.saved.as_dict() if result.saved else None,
+        }
     raise TypeError(f"cannot render {type(result).__name__}")
 
 
@@ -209,45 +226,177 @@ def to_json(result: Result) -> str:
 
 # -- HTML -----------------------------------------------------------------------------
 
+OUTCOME_COLOURS = {
+    "applied": "#1a7f37",
+    "ok": "#1a7f37",
+    "reverted": "#6e7781",
+    "marked": "#8250df",
+    "unmarked": "#8250df",
+    "repaired": "#bf8700",
+    "dry-run": "#0969da",
+    "skipped": "#bf8700",
+    "interrupted": "#bf8700",
+    "failed": "#cf222e",
+}
+
 
 def to_html(result: Result) -> str:
-    """An HTML table for Jupyter; states coloured, times readable."""
+    """HTML for Jupyter: tables, states and outcomes coloured, times readable (UTC)."""
     if isinstance(result, StatusReport):
-        if not result.migrations:
-            return f"<p>{_e(to_text(result))}</p>"
-        body = "".join(_status_row_html(m) for m in result.migrations)
-        return (
-            f"<div class='nbmigrate'><table><thead><tr><th>version</th><th>name</th>"
-            f"<th>state</th><th>applied at (UTC)</th></tr></thead><tbody>{body}</tbody></table>"
-            f"<p><small>{_e(_summary(result))} · {_e(result.database)}</small></p></div>"
+        return _wrap(_status_html(result))
+    if isinstance(result, RunReport):
+        return _wrap(_run_html(result))
+    if isinstance(result, HistoryReport):
+        if not result.events:
+            return _wrap(f"<p>{_e(to_text(result))}</p>")
+        rows = [
+            [
+                _time_html(e.started_at),
+                _e(e.action),
+                _e(e.version or ""),
+                _e(e.name or ""),
+                _coloured(e.outcome, OUTCOME_COLOURS.get(e.outcome)),
+                _e(_duration(e.duration_ms)),
+                _e(e.applied_by or ""),
+                _e(e.error or ""),
+            ]
+            for e in result.events
+        ]
+        headers = ["started (UTC)", "action", "version", "name", "outcome", "took", "by", "error"]
+        return _wrap(_html_table(headers, rows) + _caption(f"{len(result.events)} events", result.database))
+    if isinstance(result, ValidationReport):
+        if result.ok:
+            return _wrap(f"<p>{_coloured(to_text(result), OUTCOME_COLOURS['ok'])}</p>")
+        items = "".join(f"<li>{_e(p)}</li>" for p in result.problems)
+        head = _coloured(f"{len(result.problems)} problems", OUTCOME_COLOURS["failed"])
+        return _wrap(f"<p>{head}</p><ul>{items}</ul>")
+    if isinstance(result, SourceReport):
+        where = str(result.path) if result.path else "registered in code"
+        return _wrap(
+            f"<p><b>{_e(result.version)} {_e(result.name)}</b> <small>{_e(where)}</small></p>"
+            f"<pre>{_e(result.text.rstrip())}</pre>"
         )
-    if isinstance(result, RunReport) and result.dry_run:
+    if isinstance(result, SchemaReport):
+        return _wrap(_schema_html(result))
+    if isinstance(result, BackupReport):
+        return _wrap(_backups_html(result))
+    return _wrap(f"<p>{_e(to_text(result))}</p>")
+
+
+def _status_html(report: StatusReport) -> str:
+    if not report.migrations:
+        return f"<p>{_e(to_text(report))}</p>"
+    rows = [
+        [
+            _e(m.version),
+            _e(m.name),
+            _coloured(f"{STATE_ICONS[m.state]} {m.state.value}", STATE_COLOURS[m.state]),
+            _time_html(m.applied_at),
+        ]
+        for m in report.migrations
+    ]
+    out = [_html_table(["version", "name", "state", "applied at (UTC)"], rows)]
+    for m in report.migrations:
+        if m.state is State.FAILED:
+            statement = f"<br>statement: <code>{_e(_short(m.statement, 200))}</code>" if m.statement else ""
+            out.append(
+                f"<p>{_coloured(f'migration {m.version} failed', STATE_COLOURS[State.FAILED])}: "
+                f"{_e(m.error or '')}{statement}<br>recover: <code>down</code>, fix and "
+                f"<code>up</code> again, or <code>mark {_e(m.version)}</code></p>"
+            )
+    out.append(_caption(_summary(report), report.database))
+    return "".join(out)
+
+
+def _run_html(report: RunReport) -> str:
+    if report.dry_run:
         parts = []
-        for step in result.steps:
-            sql = ";\n".join(step.statements) + (";" if step.statements else "")
+        for step in report.steps:
+            sql = "\n".join(_terminated(s) for s in step.statements)
             note = f" <em>{_e(step.note)}</em>" if step.note else ""
             parts.append(
                 f"<p><b>{_e(step.direction)} {_e(step.version)} {_e(step.name)}</b>{note}</p>"
                 f"<pre>{_e(sql)}</pre>"
             )
-        change = "\n".join(_change_lines(result.schema_change))
+        change = "\n".join(_change_lines(report.schema_change))
         parts.append(f"<p><b>schema change (rolled back)</b></p><pre>{_e(change)}</pre>")
-        return "<div class='nbmigrate'>" + "".join(parts) + "</div>"
-    if isinstance(result, SourceReport):
-        return f"<pre>{_e(to_text(result))}</pre>"
-    if isinstance(result, (HistoryReport, SchemaReport, RunReport, ValidationReport)):
-        return f"<pre>{_e(to_text(result))}</pre>"
-    return f"<p>{_e(to_text(result))}</p>"
+        if report.message:
+            parts.append(f"<p>{_e(report.message)}</p>")
+        return "".join(parts)
+    out = []
+    if report.steps:
+        rows = [
+            [
+                _e(s.version),
+                _e(s.name),
+                _coloured(s.outcome, OUTCOME_COLOURS.get(s.outcome)),
+                _e(_duration(s.duration_ms) if s.duration_ms else ""),
+                _e(s.note or ""),
+            ]
+            for s in report.steps
+        ]
+        out.append(_html_table(["version", "name", "outcome", "took", "note"], rows))
+    if report.message:
+        out.append(f"<p>{_e(report.message)}</p>")
+    out.append(_caption(report.command, report.database))
+    return "".join(out)
 
 
-def _status_row_html(m: MigrationStatus) -> str:
-    colour = STATE_COLOURS[m.state]
-    icon = STATE_ICONS[m.state]
-    return (
-        f"<tr><td>{_e(m.version)}</td><td>{_e(m.name)}</td>"
-        f"<td style='color:{colour};font-weight:bold'>{icon} {_e(m.state.value)}</td>"
-        f"<td>{_e(when(m.applied_at))}</td></tr>"
+def _schema_html(report: SchemaReport) -> str:
+    if not report.tables:
+        return f"<p>{_e(to_text(report))}</p>"
+    blocks = []
+    for t in report.tables:
+        rows = [
+            [
+                _e(c.name),
+                _e(c.type),
+                "PK" if c.primary_key else "",
+                "NOT NULL" if c.notnull else "",
+                _e("" if c.default is None else str(c.default)),
+            ]
+            for c in t.columns
+        ]
+        indexes = "".join(
+            f"<li>{'unique ' if ix.unique else ''}index {_e(ix.name)} ({_e(', '.join(ix.columns))})</li>"
+            for ix in t.indexes
+        )
+        blocks.append(
+            f"<p><b>table {_e(t.name)}</b></p>"
+            + _html_table(["column", "type", "key", "null", "default"], rows)
+            + (f"<ul>{indexes}</ul>" if indexes else "")
+        )
+    return "".join(blocks) + _caption(f"{len(report.tables)} tables", report.database)
+
+
+def _wrap(body: str) -> str:
+    return f"<div class='nbmigrate'>{body}</div>"
+
+
+def _html_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A table from cells that are already HTML (escaped by the caller)."""
+    head = "".join(f"<th style='text-align:left'>{_e(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{cell}</td>" for cell in row) + "</tr>" for row in rows
     )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _coloured(text: str, colour: str | None) -> str:
+    if colour is None:
+        return _e(text)
+    return f"<span style='color:{colour};font-weight:bold'>{_e(text)}</span>"
+
+
+def _time_html(value: datetime | None) -> str:
+    """Readable UTC time; the exact ISO timestamp on hover."""
+    if value is None:
+        return ""
+    return f"<span title='{_e(value.isoformat())}'>{_e(when(value))}</span>"
+
+
+def _caption(what: str, database: str) -> str:
+    return f"<p><small>{_e(what)} · {_e(database)}</small></p>"
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -264,6 +413,16 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _terminated(sql: str) -> str:
+    """A statement as it would be written in a script: with one `;` (SQL run from Python may
+    already have it; one ending in a line comment gets it on a line of its own)."""
+    text = sql.rstrip()
+    if text.endswith(";"):
+        return text
+    last_line = text.rsplit("\n", 1)[-1]
+    return f"{text}\n;" if "--" in last_line else f"{text};"
+
+
 def _indent(sql: str) -> str:
     return sql.replace("\n", "\n    ")
 
@@ -278,3 +437,44 @@ def _path(path: Any) -> str | None:
 
 def _e(text: str) -> str:
     return html.escape(text)
+
+
+# -- backups --------------------------------------------------------------------------
+
+
+def _backups_text(report: BackupReport) -> str:
+    if report.restored is not None:
+        return "\n".join(_restore_lines(report))
+    if not report.backups:
+        return f"no backups of {report.database} yet (they go to {report.directory})"
+    rows = [[when(b.taken_at), b.command, _size(b.size), str(b.path)] for b in report.backups]
+    return table(["TAKEN (UTC)", "BEFORE", "SIZE", "PATH"], rows) + f"\n{len(report.backups)} backups"
+
+
+def _restore_lines(report: BackupReport) -> list[str]:
+    restored, saved = report.restored, report.saved
+    assert restored is not None
+    lines = [f"restored {report.database} from {restored.path.name} (taken {when(restored.taken_at)} UTC)"]
+    if saved is not None:
+        lines.append(f"the state before the restore is saved as {saved.path}; `restore` again undoes it")
+    return lines
+
+
+def _backups_html(report: BackupReport) -> str:
+    if report.restored is not None or not report.backups:
+        return "".join(f"<p>{_e(line)}</p>" for line in _backups_text(report).splitlines())
+    rows = [
+        [_time_html(b.taken_at), _e(b.command), _e(_size(b.size)), f"<code>{_e(str(b.path))}</code>"]
+        for b in report.backups
+    ]
+    headers = ["taken (UTC)", "before", "size", "path"]
+    return _html_table(headers, rows) + _caption(f"{len(report.backups)} backups", report.database)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"

@@ -1,0 +1,327 @@
+"""`%migrate CMD` and `%%migration VERSION NAME`: parse, one call on the bridge loop, a result to show."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shlex
+import sys
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from IPython.core.completer import CompletionContext, SimpleCompletion, SimpleMatcherResult, context_matcher
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Float
+
+from . import authoring, bridge, commands, display, render, scaffold
+from .config import mask_password
+from .errors import ConfigError, NbMigrateError
+from .manager import MigrationManager
+from .model import StatusReport, ValidationReport, normalize_version, version_key
+from .source import FILE_RE
+
+T = TypeVar("T")
+PARSER = commands.PARSER  # the very parser the CLI uses: one grammar for both faces
+
+VERSION_COMMANDS = ("up", "mark", "unmark", "show", "history")  # take a VERSION positional
+
+
+class CellFailure(Exception):
+    """A run-time failure: the cell fails (nbval and Run All stop) with a few lines, no traceback.
+
+    `.error` is the nbmigrate error (MigrationFailed, LockTimeout ...) it stands for.
+    """
+
+    def __init__(self, error: NbMigrateError | str, name: str | None = None) -> None:
+        self.error = error
+        self.kind = name or type(error).__name__
+        super().__init__(mask_password(str(error)))
+
+    def _render_traceback_(self) -> list[str]:
+        first, *rest = str(self).splitlines() or [""]
+        return [f"{self.kind}: {first}", *(f"  {line.strip()}" for line in rest)]
+
+
+class MigrationInterrupted(KeyboardInterrupt):
+    """A kernel interrupt, raised after the run was cancelled and rolled back: one line, no traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"KeyboardInterrupt: {self}"]
+
+
+@magics_class
+class NbMigrate(Magics):
+    """nbmigrate's magics; settings with `%config NbMigrate.strict = True` and the like."""
+
+    strict = Bool(
+        None, allow_none=True, help="Refuse out-of-order migrations (None: from the configuration)."
+    ).tag(config=True)
+    lock_timeout = Float(
+        None, allow_none=True, help="Seconds to wait for another run's lock (None: from the configuration)."
+    ).tag(config=True)
+    progress = Bool(True, help="Show a progress bar on runs of several migrations.").tag(config=True)
+
+    def __init__(self, shell: InteractiveShell) -> None:
+        super().__init__(shell=shell)
+        self.session = bridge.Session()
+        self._ledger_versions: set[str] = set()
+
+    # -- %migrate ---------------------------------------------------------------------
+
+    @line_magic
+    def migrate(self, line: str) -> Any:
+        ns = _parse(line)
+        if ns is None:
+            return None
+        if ns.db is not None:
+            raise UsageError("--db is for the shell; in a notebook run `%migrate connect URL` once")
+        if ns.dir is not None and ns.command != "connect":
+            raise UsageError("--dir is for the shell; in a notebook run `%migrate connect URL --dir PATH`")
+        with _fails_short(ns.debug):
+            if ns.command == "connect":
+                return self._connect(ns)
+            if ns.command == "dashboard":
+                return self._dashboard(ns)
+            manager = self._manager(ns)
+            result = self._run(manager, commands.dispatch(manager, ns), ns)
+            if isinstance(result, StatusReport):
+                self._ledger_versions = {m.version for m in result.migrations if m.applied}
+            if isinstance(result, ValidationReport) and not result.ok:
+                raise CellFailure(render.to_text(result), "ValidationFailed")
+        return render.to_data(result) if ns.json else display.Result(result)
+
+    def _connect(self, ns: argparse.Namespace) -> display.Shown:
+        manager = self.session.connect(ns.url, ns.dir)
+        message = f"connected to {manager.db.display_url}; migrations in {manager.directory}"
+        return display.Message(message, database=manager.db.display_url, directory=str(manager.directory))
+
+    def _dashboard(self, ns: argparse.Namespace) -> Any:
+        from .widgets import Dashboard  # ipywidgets only when asked for
+
+        return Dashboard(self._manager(ns))
+
+    def _manager(self, ns: argparse.Namespace | None = None) -> MigrationManager:
+        """The session's manager with this command's strict and lock-timeout settings."""
+        manager = self.session.manager()
+        settings = self.session.settings
+        assert settings is not None
+        strict = ns.strict if ns is not None and ns.strict is not None else self.strict
+        timeout = ns.lock_timeout if ns is not None and ns.lock_timeout is not None else self.lock_timeout
+        manager.strict = settings.strict if strict is None else strict
+        manager.lock_timeout = settings.lock_timeout if timeout is None else timeout
+        return manager
+
+    def _run(
+        self, manager: MigrationManager, coro: Coroutine[Any, Any, T], ns: argparse.Namespace | None = None
+    ) -> T:
+        """Run on the bridge loop with a progress bar; say what an interrupt rolled back."""
+        quiet = ns is not None and ns.json
+        bar = display.ProgressBar(enabled=self.progress and not quiet)
+        manager.on_progress = bar.report
+        try:
+            with _log_lines(ns is not None and ns.verbose):
+                return bridge.run(coro, poll=bar.pump)
+        except KeyboardInterrupt:
+            flight = bar.in_flight
+            if flight is None:
+                raise MigrationInterrupted("no migration was in flight; nothing is left half done") from None
+            raise MigrationInterrupted(
+                f"migration {flight.version} ({flight.name}) was rolled back; the lock is released"
+            ) from None
+        finally:
+            manager.on_progress = None
+            bar.close()
+
+    # -- %%migration ------------------------------------------------------------------
+
+    @magic_arguments(name="%migration")
+    @argument("version", metavar="VERSION", type=lambda text: _arg(normalize_version, text))
+    @argument("name", metavar="NAME", type=lambda text: _arg(scaffold.check_name, text))
+    @argument("--apply", action="store_true", help="apply it at once (`%%migrate up VERSION`)")
+    @argument("--force", action="store_true", help="rewrite it even though it is applied")
+    @cell_magic
+    def migration(self, line: str, cell: str) -> Any:
+        """Write the cell as migrations/migration_VERSION_NAME.sql (or .py), so it outlives the kernel.
+
+        The cell is SQL with `-- up` and `-- down` marker lines, or Python defining
+        `async def up(db)` and `async def down(db)`. Running the same cell again does
+        nothing; changing a migration that is not applied yet rewrites its file; changing
+        an applied one is refused (write a new migration, or --force). `$x` and `{x}` in
+        the cell are written as they are.
+        """
+        args = parse_argstring(self.migration, line)
+        if not cell.strip():
+            raise UsageError("the cell is empty: write SQL with -- up / -- down, or Python: async def up(db)")
+        with _fails_short(False):
+            manager = self._manager()
+            write = authoring.write_cell(
+                manager, args.version, args.name, cell, force=args.force, apply=args.apply
+            )
+            return display.Authored(self._run(manager, write))
+
+    # -- completion -------------------------------------------------------------------
+
+    @context_matcher(identifier="nbmigrate", priority=100)
+    def complete(self, context: CompletionContext) -> SimpleMatcherResult:
+        """Subcommands after `%migrate `, versions where a VERSION goes, options after `-`."""
+        found = re.search(r"%migrate\s+(?P<rest>.*)$", context.text_until_cursor)
+        if found is None:
+            return {"completions": [], "suppress": False}
+        words = found["rest"].split()
+        token = "" if not words or found["rest"][-1:].isspace() else words.pop()
+        candidates = self._candidates(words, token)
+        completions = [SimpleCompletion(c, type="nbmigrate") for c in candidates if c.startswith(token)]
+        return {"completions": completions, "suppress": bool(completions), "matched_fragment": token}
+
+    def _candidates(self, words: list[str], token: str) -> list[str]:
+        if not words:
+            return list(commands.COMMANDS)
+        command = words[0]
+        takes_version = (len(words) == 1 and command in VERSION_COMMANDS) or (
+            command == "down" and words[-1] == "--to"
+        )
+        if takes_version and not token.startswith("-"):
+            return self.known_versions()
+        return _options(command)
+
+    def known_versions(self) -> list[str]:
+        """Versions of the migration files (even an invalid set) and of the last status seen."""
+        versions = set(self._ledger_versions)
+        try:
+            directory = self.session.settings_now().directory
+            if directory.is_dir():
+                versions |= {m["version"] for p in directory.iterdir() if (m := FILE_RE.match(p.name))}
+        except (ConfigError, OSError):
+            pass
+        return sorted(versions, key=version_key)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _notebook_text(text: str) -> str:
+    """The shared parser speaks of `nbmigrate`; in a notebook the command is `%migrate`."""
+    return re.sub(r"(usage: |^)nbmigrate\b", r"\1%migrate", text, flags=re.MULTILINE)
+
+
+def _parse(line: str) -> argparse.Namespace | None:
+    """The shared grammar; None when help was shown."""
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%migrate: {exc}") from None
+    try:
+        return commands.parse(argv)
+    except commands.HelpShown as shown:
+        print(_notebook_text(str(shown)))
+        return None
+    except commands.ArgumentProblem as problem:
+        raise UsageError(_notebook_text(mask_password(str(problem))).splitlines()[0]) from None
+
+
+def _options(command: str) -> list[str]:
+    """The long options that make sense after `command` in a notebook."""
+    shell_only = {"--db", "--help"} | ({"--dir"} if command != "connect" else set())
+    for action in PARSER._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            options = {o for a in action.choices[command]._actions for o in a.option_strings}
+            return sorted(o for o in options if o.startswith("--") and o not in shell_only)
+    return []
+
+
+def _arg(check: Any, text: str) -> Any:
+    """An argparse type from a core check: its error becomes the usage message."""
+    try:
+        return check(text)
+    except (ValueError, ConfigError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+@contextmanager
+def _fails_short(debug: bool) -> Iterator[None]:
+    """nbmigrate's errors fail the cell with a few lines (the whole traceback with --debug)."""
+    try:
+        yield
+    except NbMigrateError as exc:
+        if debug:
+            raise
+        raise CellFailure(exc) from exc
+
+
+@contextmanager
+def _log_lines(verbose: bool) -> Iterator[None]:
+    """With -v, the migrations' log lines go to the cell's stderr."""
+    if not verbose:
+        yield
+        return
+    logger = logging.getLogger("nbmigrate")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _grammar() -> str:
+    """`%migrate?`: the shared parser's help, and each command's own arguments."""
+    common = {o for a in PARSER._actions for o in a.option_strings}
+    lines = []
+    for action in PARSER._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for name, sub in action.choices.items():
+            parts = [name]
+            for a in sub._actions:
+                if a.option_strings and (set(a.option_strings) & common):
+                    continue
+                if a.option_strings:
+                    flag = a.option_strings[-1]
+                    parts.append(f"[{flag}]" if a.nargs == 0 else f"[{flag} {a.metavar}]")
+                else:
+                    parts.append(f"[{a.metavar}]" if a.nargs == "?" else str(a.metavar))
+            if name == "connect":
+                parts.append("[--dir PATH]")
+            lines.append("  %migrate " + " ".join(parts))
+    return _notebook_text(PARSER.format_help()) + "\ncommands:\n" + "\n".join(lines) + "\n"
+
+
+NbMigrate.migrate.__doc__ = (
+    "Run an nbmigrate command, with the same grammar as the `nbmigrate` shell command.\n\n"
+    "Results are returned: an HTML table in Jupyter, text elsewhere, and `.rows`, `.data`,\n"
+    "`.to_dataframe()` in Python; `--json` returns the data. `%migrate connect URL [--dir PATH]`\n"
+    "sets this session's database; without it the configuration is read as the shell reads it\n"
+    "(NBMIGRATE_DATABASE_URL, [tool.nbmigrate] in pyproject.toml). --db and --dir are for the shell.\n"
+    "Settings: `%config NbMigrate.strict = True`, `%config NbMigrate.lock_timeout = 30`.\n\n" + _grammar()
+)
+
+
+def load(shell: InteractiveShell) -> None:
+    """`%load_ext nbmigrate`."""
+    magics = NbMigrate(shell)
+    shell.register_magics(magics)
+    shell.Completer.custom_matchers.append(magics.complete)
+
+
+def unload(shell: InteractiveShell) -> None:
+    """`%unload_ext nbmigrate`: disconnect, forget the magics, stop the bridge loop."""
+    magics = shell.magics_manager.registry.pop(NbMigrate.__name__, None)
+    if isinstance(magics, NbMigrate):
+        magics.close()
+        shell.Completer.custom_matchers[:] = [
+            m for m in shell.Completer.custom_matchers if getattr(m, "__self__", None) is not magics
+        ]
+        if magics in shell.configurables:
+            shell.configurables.remove(magics)
+    shell.magics_manager.magics["line"].pop("migrate", None)
+    shell.magics_manager.magics["cell"].pop("migration", None)
+    bridge.stop()
