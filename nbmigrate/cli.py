@@ -51,8 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         result = asyncio.run(_run(manager, ns))
     except KeyboardInterrupt:
-        flight = manager.in_flight if manager else None
-        what = f"migration {flight.version} ({flight.name}) was rolled back" if flight else "stopped"
+        flight = manager.interrupted if manager else None
+        if flight is None:
+            what = "stopped"
+        elif flight.transactional:
+            what = f"migration {flight.version} ({flight.name}) was rolled back"
+        else:
+            what = f"migration {flight.version} ({flight.name}) is not transactional: recorded as failed"
         print(f"interrupted: {what}; the lock is released", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (ConfirmationRequired, ConfigError) as exc:

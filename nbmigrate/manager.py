@@ -80,6 +80,7 @@ class MigrationManager:
         self.backup_keep = backup_keep
         self.ledger = Ledger(db.backend)
         self.in_flight: Migration | None = None
+        self.interrupted: Migration | None = None  # the migration the last interrupt rolled back
         self._registered: list[Migration] = []
 
     def __repr__(self) -> str:
@@ -477,11 +478,17 @@ class MigrationManager:
                 direction,
                 rolled_back=failed.transactional or not record,
             ) from failure.original
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            if self.in_flight is not None:
-                await self._log_quietly(
-                    run_id, self.in_flight, direction, started, "interrupted", "interrupted"
-                )
+        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+            flight = self.interrupted = self.in_flight
+            if flight is not None and record and not flight.transactional and direction == "up":
+                # Part of it may have run: recorded as failed, never left looking pending.
+                failure = _StepFailed(flight, exc, self.db.last_statement, "interrupted")
+                try:
+                    await asyncio.shield(self._record_failure(run_id, flight, direction, started, failure))
+                except Exception as log_error:
+                    logger.debug("could not record the interrupt: %s", log_error)
+            elif flight is not None:
+                await self._log_quietly(run_id, flight, direction, started, "interrupted", "interrupted")
             raise
         finally:
             self.in_flight = None
@@ -589,7 +596,7 @@ class MigrationManager:
 class _StepFailed(Exception):
     """A migration step raised; carried out of its transaction so it is recorded after rollback."""
 
-    def __init__(self, m: Migration, original: Exception, statement: str | None, message: str) -> None:
+    def __init__(self, m: Migration, original: BaseException, statement: str | None, message: str) -> None:
         super().__init__(message)
         self.migration = m
         self.original = original

@@ -512,3 +512,38 @@ def test_event_log_is_append_only(sqlite_url: str, migrations_dir: Path) -> None
             conn.execute("UPDATE _migrations_log SET outcome = 'ok'")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM _migrations_log")
+
+
+def test_interrupting_a_non_transactional_migration_records_it_as_failed(db_url: str, migrations_dir: Path) -> None:
+    write(
+        migrations_dir, "migration_001_slow_outside_tx.py",
+        "import asyncio\n"
+        "transactional = False\n"
+        "async def up(db):\n"
+        "    await db.execute('CREATE TABLE partial (id INTEGER)')\n"
+        "    for i in range(100000):\n"
+        "        await db.execute(f'INSERT INTO partial VALUES ({i})')\n"
+        "        await asyncio.sleep(0)\n"
+        "async def down(db):\n"
+        "    await db.execute('DROP TABLE IF EXISTS partial')\n",
+    )
+
+    async def cancel_mid_way(m: MigrationManager) -> Any:
+        task = asyncio.ensure_future(m.up())
+        while m.in_flight is None:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert m.interrupted is not None and m.interrupted.version == "001"
+        return await m.status()
+
+    status = run(db_url, migrations_dir, cancel_mid_way, lock_timeout=2)
+    (row,) = status.migrations
+    assert (row.state, row.error) == (State.FAILED, "interrupted")  # partly applied: never "pending"
+    assert "partial" in tables(db_url, migrations_dir)
+    with pytest.raises(BlockedByFailure):
+        run(db_url, migrations_dir, lambda m: m.up())
+    run(db_url, migrations_dir, lambda m: m.down())
+    assert tables(db_url, migrations_dir) == set()
