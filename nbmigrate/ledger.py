@@ -146,9 +146,11 @@ class Ledger:
         status: str = "applied",
         error: str | None = None,
         statement: str | None = None,
+        replace: bool = False,
     ) -> None:
         """Write (or replace) the ledger row of one migration."""
-        await self.remove(migration.version)
+        if replace:  # a failed row being retried or marked; a fresh apply has none
+            await self.remove(migration.version)
         await self.backend.execute(
             self.backend.native_sql(
                 f"INSERT INTO {LEDGER} (version, name, description, checksum, applied_at, "

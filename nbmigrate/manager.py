@@ -192,6 +192,7 @@ class MigrationManager:
             ledger = await self.ledger.read()
             todo = plan.to_apply(available, ledger, target, strict=self.strict, retry=retry)
             recorded = {version_key(r.version) for r in ledger}
+            failed = {version_key(r.version) for r in ledger if r.status == "failed"}
             load_all(m for m in available if version_key(m.version) not in recorded or m in todo)
             report = RunReport("up", self.db.display_url, dry_run=dry_run)
             if todo and not dry_run:
@@ -202,7 +203,8 @@ class MigrationManager:
                 await self._apply_atomically(report, todo, run_id)
             else:
                 for i, m in enumerate(todo):
-                    report.steps.append(await self._apply(m, run_id, i, len(todo)))
+                    retry = version_key(m.version) in failed
+                    report.steps.append(await self._apply(m, run_id, i, len(todo), replace=retry))
             if not todo:
                 report.message = "nothing to apply: the database is up to date"
             return report
@@ -264,7 +266,7 @@ class MigrationManager:
                 raise PlanError(f"migration {m.version} ({m.name}) is already applied")
             started = utcnow()
             async with self.db.transaction():
-                await self.ledger.record(m, execution_ms=None)
+                await self.ledger.record(m, execution_ms=None, replace=record is not None)
                 await self.ledger.log(
                     run_id, "mark", "ok", version=m.version, name=m.name, started_at=started
                 )
@@ -393,7 +395,9 @@ class MigrationManager:
                     await self.ledger.ensure()
             yield uuid.uuid4().hex[:12]
 
-    async def _apply(self, m: Migration, run_id: str, index: int, total: int) -> StepResult:
+    async def _apply(
+        self, m: Migration, run_id: str, index: int, total: int, *, replace: bool = False
+    ) -> StepResult:
         self._progress("start", m, "up", index, total)
         started = utcnow()
         t0 = time.perf_counter()
@@ -402,12 +406,12 @@ class MigrationManager:
                 async with self.db.transaction():
                     await self._call(m, "up")
                     ms = _ms(t0)
-                    await self._record_applied(m, ms, run_id, started)
+                    await self._record_applied(m, ms, run_id, started, replace=replace)
             else:
                 await self._call(m, "up")
                 ms = _ms(t0)
                 async with self.db.transaction():
-                    await self._record_applied(m, ms, run_id, started)
+                    await self._record_applied(m, ms, run_id, started, replace=replace)
         self._progress("done", m, "up", index, total)
         return StepResult(m.version, m.name, "up", "applied", duration_ms=ms)
 
@@ -427,8 +431,10 @@ class MigrationManager:
         self._progress("done", m, "down", index, total)
         return StepResult(m.version, m.name, "down", "reverted", duration_ms=_ms(t0))
 
-    async def _record_applied(self, m: Migration, ms: float, run_id: str, started: datetime) -> None:
-        await self.ledger.record(m, execution_ms=ms)
+    async def _record_applied(
+        self, m: Migration, ms: float, run_id: str, started: datetime, *, replace: bool = False
+    ) -> None:
+        await self.ledger.record(m, execution_ms=ms, replace=replace)
         await self.ledger.log(run_id, "apply", "ok", version=m.version, name=m.name, started_at=started)
 
     async def _record_reverted(self, m: Migration, run_id: str, started: datetime) -> None:
@@ -512,7 +518,12 @@ class MigrationManager:
         async with self.db.transaction():
             if not m.transactional and direction == "up":
                 await self.ledger.record(
-                    m, execution_ms=None, status="failed", error=failure.message, statement=failure.statement
+                    m,
+                    execution_ms=None,
+                    status="failed",
+                    error=failure.message,
+                    statement=failure.statement,
+                    replace=True,
                 )
             action = "apply" if direction == "up" else "revert"
             await self.ledger.log(
