@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError
 
@@ -53,6 +52,8 @@ class DatabaseURL:
 
 def parse_url(text: str, base: Path | None = None) -> DatabaseURL:
     """Parse a database URL or a bare SQLite path; raise ConfigError naming the argument."""
+    from urllib.parse import unquote, urlsplit  # only when parsing: keeps start-up short
+
     raw = text.strip()
     if not raw:
         raise ConfigError("empty database URL")

@@ -6,13 +6,11 @@ never show in a dry run's list of statements; they share the migration's transac
 
 from __future__ import annotations
 
-import getpass
-import socket
 from datetime import datetime, timezone
 from typing import Any
 
 from . import __version__
-from .backends.base import Backend
+from .backends.base import Backend, current_user
 from .model import AppliedRecord, Event, Migration
 
 LEDGER = "_migrations"
@@ -59,14 +57,6 @@ _APPEND_ONLY = {
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def current_user() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 class Ledger:

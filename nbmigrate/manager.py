@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -393,7 +393,7 @@ class MigrationManager:
             if ensure_ledger:
                 async with self.db.transaction():
                     await self.ledger.ensure()
-            yield uuid.uuid4().hex[:12]
+            yield os.urandom(6).hex()
 
     async def _apply(
         self, m: Migration, run_id: str, index: int, total: int, *, replace: bool = False

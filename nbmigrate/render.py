@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import datetime
 from typing import Any
@@ -436,6 +435,8 @@ def _path(path: Any) -> str | None:
 
 
 def _e(text: str) -> str:
+    import html
+
     return html.escape(text)
 
 

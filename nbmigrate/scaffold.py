@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
@@ -62,6 +61,8 @@ def template(version: str, name: str, kind: str) -> str:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write through a temporary file and rename, so a reader never sees half a migration."""
+    import tempfile  # only when writing: keeps the CLI's start-up short
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

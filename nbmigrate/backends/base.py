@@ -87,10 +87,15 @@ class Backend(abc.ABC):
         """Abort the statement in flight, if the backend can."""
 
 
-def holder_description(purpose: str) -> str:
-    """Who is running: shown to another run that waits for the lock."""
+def current_user() -> str:
+    """`user@host`: who ran a command, for the ledger and for lock holders."""
     try:
         user = getpass.getuser()
-    except Exception:
+    except Exception:  # no login name in some containers
         user = "unknown"
-    return f"pid {os.getpid()} on {socket.gethostname()} ({user}), running `{purpose}`"
+    return f"{user}@{socket.gethostname()}"
+
+
+def holder_description(purpose: str) -> str:
+    """Who is running: shown to another run that waits for the lock."""
+    return f"pid {os.getpid()} ({current_user()}), running `{purpose}`"
