@@ -1,12 +1,15 @@
-"""Data migrations over large tables: keyset-paginated batches, executemany, progress, resume.
+"""Data migrations over large tables: keyset-paginated batches, progress, resume.
 
-    from nbmigrate.batches import update_in_batches
+    from nbmigrate.batches import backfill, update_in_batches
 
     async def up(db):
-        await db.execute("ALTER TABLE contacts ADD COLUMN verified BOOLEAN NOT NULL DEFAULT 0")
+        await db.execute("ALTER TABLE contacts ADD COLUMN verified BOOLEAN NOT NULL DEFAULT FALSE")
+        # The new value is an SQL expression: one set-based UPDATE per key range.
+        await backfill(db, "contacts", "verified = TRUE", where="phone IS NOT NULL")
+        # The new value is computed in Python: one executemany per batch.
         await update_in_batches(
-            db, "contacts", "UPDATE contacts SET verified = 1 WHERE id = ?",
-            params=lambda row: (row["id"],), where="phone IS NOT NULL",
+            db, "contacts", "UPDATE contacts SET phone = ? WHERE id = ?",
+            params=lambda row: (normalise(row["phone"]), row["id"]), columns=["phone"],
         )
 
 Rows are visited in key order with `WHERE key > last ORDER BY key LIMIT n`, never
@@ -24,7 +27,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +83,61 @@ async def keyset_batches(
         last = rows[-1][0]
 
 
+async def backfill(
+    db: Database,
+    table: str,
+    assignments: str,
+    *,
+    where: str | None = None,
+    key: str = "id",
+    batch_size: int = 10_000,
+    checkpoint: str | None = None,
+    progress: bool | None = None,
+) -> BatchResult:
+    """`UPDATE table SET assignments` batch by batch, each batch one set-based statement.
+
+    The fastest way when the new value is an SQL expression: each batch is a key range
+    found by walking the key (`WHERE key > last ORDER BY key LIMIT n`), then updated with
+    one `UPDATE ... WHERE key > low AND key <= high AND (where)`.
+    """
+    _check_identifier(table)
+    _check_identifier(key)
+    native = db.backend.native_sql
+    condition = f" AND ({where})" if where else ""
+    first_bound = (
+        f"SELECT max(k), count(*) FROM (SELECT {key} AS k FROM {table} WHERE 1 = 1{condition} "
+        f"ORDER BY {key} LIMIT {batch_size}) AS b"
+    )
+    next_bound = native(
+        f"SELECT max(k), count(*) FROM (SELECT {key} AS k FROM {table} WHERE {key} > ?{condition} "
+        f"ORDER BY {key} LIMIT {batch_size}) AS b"
+    )
+    first_update = native(f"UPDATE {table} SET {assignments} WHERE {key} <= ?{condition}")
+    next_update = native(f"UPDATE {table} SET {assignments} WHERE {key} > ? AND {key} <= ?{condition}")
+
+    async def batches(after: Any) -> AsyncIterator[tuple[Any, int, Callable[[], Awaitable[None]]]]:
+        low = after
+        while True:
+            row = await (db.fetch_one(first_bound) if low is None else db.fetch_one(next_bound, (low,)))
+            high, count = (row[0], int(row[1])) if row is not None else (None, 0)
+            if not count:
+                return
+
+            async def update(low: Any = low, high: Any = high) -> None:
+                if low is None:
+                    await db.execute(first_update, (high,))
+                else:
+                    await db.execute(next_update, (low, high))
+
+            yield high, count, update
+            if count < batch_size:
+                return
+            low = high
+
+    job = checkpoint or f"{table}:SET {assignments}"
+    return await _drive(db, table, key, where, job, batches, progress)
+
+
 async def update_in_batches(
     db: Database,
     table: str,
@@ -93,40 +151,59 @@ async def update_in_batches(
     checkpoint: str | None = None,
     progress: bool | None = None,
 ) -> BatchResult:
-    """Run `statement` once per row (via executemany), batch by batch, with progress.
+    """Run `statement` once per row (one executemany per batch): for values computed in Python.
 
-    `params(row)` gives the statement's parameters for a row, or None to skip the row.
-    `checkpoint` names the job for resuming; it defaults to the table and statement, and
-    only takes effect outside a transaction (a `transactional = False` migration).
+    `params(row)` gives the statement's parameters for a row (key first, then `columns`),
+    or None to skip the row. When the new value is an SQL expression, `backfill` is faster.
     """
-    started = time.perf_counter()
-    resumable = not db.in_transaction
-    job = checkpoint or f"{table}:{statement}"
-    after = await _load_checkpoint(db, job) if resumable else None
-    total = await _count(db, table, key, where, after)
-    bar = _progress(total, table, progress)
-    rows_done = batches = 0
-    try:
+
+    async def batches(after: Any) -> AsyncIterator[tuple[Any, int, Callable[[], Awaitable[None]]]]:
         async for rows in keyset_batches(
             db, table, key=key, columns=columns, where=where, batch_size=batch_size, after=after
         ):
             values = [p for p in (params(row) for row in rows) if p is not None]
-            last_key = rows[-1][0]
+
+            async def update(values: list[Sequence[Any]] = values) -> None:
+                if values:
+                    await db.executemany(statement, values)
+
+            yield rows[-1][0], len(rows), update
+
+    job = checkpoint or f"{table}:{statement}"
+    return await _drive(db, table, key, where, job, batches, progress)
+
+
+Batches = Callable[[Any], AsyncIterator[tuple[Any, int, Callable[[], Awaitable[None]]]]]
+
+
+async def _drive(
+    db: Database, table: str, key: str, where: str | None, job: str, batches: Batches, progress: bool | None
+) -> BatchResult:
+    """Run the batches with progress. Outside a transaction (a `transactional = False`
+    migration) each batch commits with its checkpoint, so an interrupted run resumes after
+    the last finished batch; `job` names the checkpoint."""
+    started = time.perf_counter()
+    resumable = not db.in_transaction
+    after = await _load_checkpoint(db, job) if resumable else None
+    total = await _count(db, table, key, where, after)
+    bar = _progress(total, table, progress)
+    rows_done = count = 0
+    try:
+        async for last_key, rows, update in batches(after):
             if resumable:
                 async with db.transaction():
-                    if values:
-                        await db.executemany(statement, values)
-                    await _save_checkpoint(db, job, last_key, len(rows))
-            elif values:
-                await db.executemany(statement, values)
-            rows_done += len(rows)
-            batches += 1
-            bar(len(rows), rows_done)
+                    await update()
+                    await _save_checkpoint(db, job, last_key, rows)
+            else:
+                await update()
+            rows_done += rows
+            count += 1
+            bar(rows, rows_done)
     finally:
         bar(0, -1)
     if resumable:
         await _clear_checkpoint(db, job)
-    return BatchResult(rows_done, batches, after, time.perf_counter() - started)
+    return BatchResult(rows_done, count, after, time.perf_counter() - started)
 
 
 async def _count(db: Database, table: str, key: str, where: str | None, after: Any) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from nbmigrate import MigrationManager, connect
-from nbmigrate.batches import keyset_batches, update_in_batches
+from nbmigrate.batches import backfill, keyset_batches, update_in_batches
 from nbmigrate.errors import ConfigError, MigrationFailed
 from tests.conftest import write
 
@@ -162,6 +162,42 @@ def test_the_example_data_migration_backfills_contacts(sqlite_url: str) -> None:
         await manager.up()
         assert await db.fetch_val("SELECT count(*) FROM contacts WHERE verified") == 1_250
         assert await db.fetch_val("SELECT count(*) FROM contacts WHERE verified AND phone IS NULL") == 0
+        await db.disconnect()
+
+    asyncio.run(main())
+
+
+def test_backfill_updates_each_matching_row_once_by_key_ranges(db_url: str) -> None:
+    async def main() -> None:
+        db = await _filled(db_url)
+        result = await backfill(db, "items", "touched = touched + 1", where="phone IS NOT NULL",
+                                batch_size=500, progress=False)
+        with_phone = ROWS - ROWS // 4
+        assert (result.rows, result.batches) == (with_phone, -(-with_phone // 500))
+        counts = await db.fetch_all("SELECT touched, count(*) FROM items GROUP BY touched ORDER BY touched")
+        assert [tuple(r) for r in counts] == [(0, ROWS // 4), (1, with_phone)]
+        # Rows outside `where` in the middle of a key range are left alone.
+        assert await db.fetch_val("SELECT count(*) FROM items WHERE phone IS NULL AND touched > 0") == 0
+        empty = await backfill(db, "items", "touched = 0", where="1 = 0", progress=False)
+        assert (empty.rows, empty.batches) == (0, 0)
+        await db.disconnect()
+
+    asyncio.run(main())
+
+
+def test_backfill_resumes_after_an_interruption(db_url: str) -> None:
+    async def main() -> None:
+        db = await _filled(db_url)
+        # Keys are 3, 6, 9 ...: batches of 700 end at 2100, 4200, 6300. The third batch
+        # violates NOT NULL, as a crash would stop it: the first two stay committed.
+        job: dict[str, Any] = dict(batch_size=700, checkpoint="guarded", progress=False)
+        with pytest.raises(Exception, match=r"(?i)not.null|null value"):
+            await backfill(db, "items", "touched = CASE WHEN id > 4200 THEN NULL ELSE touched + 1 END", **job)
+        done = await db.fetch_val("SELECT count(*) FROM items WHERE touched = 1")
+        assert done == 1_400  # two whole batches of 700 committed, the third rolled back
+        result = await backfill(db, "items", "touched = touched + 1", **job)
+        assert result.resumed_from == 4_200 and result.rows == ROWS - 1_400
+        assert await db.fetch_val("SELECT count(*) FROM items WHERE touched = 1") == ROWS
         await db.disconnect()
 
     asyncio.run(main())
