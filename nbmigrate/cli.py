@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from . import commands, config, render
 from .config import mask_password
 from .database import Database
 from .errors import ConfigError, ConfirmationRequired, NbMigrateError
 from .manager import MigrationManager
-from .model import Progress, ValidationReport
+from .model import Progress, RunReport, ValidationReport
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -34,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f"`{ns.command}` is for notebooks (%migrate {ns.command})"
         print(f"nbmigrate: {where}; in the shell pass --db URL to each command", file=sys.stderr)
         return EXIT_USAGE
+    if ns.command == "runbook":
+        return _runbook(ns)
     logging.basicConfig(
         level=logging.INFO if ns.verbose else logging.WARNING,
         format="%(message)s",
@@ -61,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted: {what}; the lock is released", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (ConfirmationRequired, ConfigError) as exc:
-        return _fail(exc, ns.debug, EXIT_USAGE)
-    except NbMigrateError as exc:
-        return _fail(exc, ns.debug, EXIT_FAILURE)
+        return _fail(exc, ns, EXIT_USAGE)
+    except Exception as exc:  # NbMigrateError, or a surprise: one line either way, --debug for more
+        return _fail(exc, ns, EXIT_FAILURE)
     try:
         print(render.to_json(result) if ns.json else render.to_text(result))
     except BrokenPipeError:  # `nbmigrate status | head`
@@ -80,13 +85,62 @@ async def _run(manager: MigrationManager, ns: argparse.Namespace) -> render.Resu
         await manager.db.disconnect()
 
 
-def _fail(exc: BaseException, debug: bool, code: int) -> int:
-    if debug:
+def _runbook(ns: argparse.Namespace) -> int:
+    """Run a notebook in a kernel of its own; print one line; exit 1 at the first failing cell."""
+    from . import runbook  # nbclient only when a runbook is run
+
+    try:
+        report = runbook.run(
+            Path(ns.notebook),
+            ns.db or os.environ.get(runbook.URL_VARIABLE) or None,
+            runbook.parse_parameters(ns.parameters),
+            Path(ns.output) if ns.output else None,
+            ns.dir,
+            ns.timeout,
+            {
+                **({"NBMIGRATE_STRICT": "1"} if ns.strict else {}),
+                **({"NBMIGRATE_LOCK_TIMEOUT": str(ns.lock_timeout)} if ns.lock_timeout is not None else {}),
+            },
+        )
+    except NbMigrateError as exc:
+        return _fail(exc, ns, EXIT_USAGE)
+    if ns.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def _fail(exc: BaseException, ns: argparse.Namespace, code: int) -> int:
+    """One line on stderr (a JSON object on stdout with --json); what did finish is shown first."""
+    if ns.debug:
         import traceback
 
         traceback.print_exception(exc)
-    print(f"error: {mask_password(str(exc))}", file=sys.stderr)
+    message = mask_password(str(exc))
+    if not isinstance(exc, NbMigrateError):
+        message = f"unexpected {type(exc).__name__}: {message} (run with --debug for the traceback)"
+    completed = getattr(exc, "completed", [])
+    if ns.json:
+        fields = {
+            k: _json_value(v) for k, v in vars(exc).items() if not k.startswith("_") and k != "completed"
+        }
+        error = {"type": type(exc).__name__, "message": message, **fields}
+        print(json.dumps({"error": error, "completed": [s.as_dict() for s in completed]}, indent=2))
+    elif completed:
+        print(render.to_text(RunReport(ns.command, "", steps=completed)))
+    print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def _json_value(value: object) -> object:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return mask_password(str(value))
 
 
 def _progress_bar() -> Callable[[Progress], None] | None:

@@ -6,8 +6,10 @@ Both faces parse with `PARSER` and call `dispatch`, so the two grammars cannot d
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any, NoReturn
 
+from .errors import ConfigError
 from .manager import MigrationManager
 from .model import normalize_version
 from .render import Result
@@ -41,14 +43,19 @@ def _version(text: str) -> str:
         raise argparse.ArgumentTypeError(f"version must be digits, like 001 (got {text!r})") from None
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def _seconds(text: str) -> float:
@@ -107,11 +114,13 @@ COMMANDS: dict[str, str] = {
     "reset": "drop everything, ledger included (development only; needs --yes)",
     "backups": "the backups of a SQLite database file, newest first",
     "restore": "put a backup back (default: the newest); the current state is backed up first",
+    "runbook": "shell only: run a notebook against the database with parameters; keep the executed copy",
     "connect": "notebook only: the database URL (and --dir PATH) for this session's commands",
     "dashboard": "notebook only: a control panel of every migration, with buttons (ipywidgets)",
 }
 
 NOTEBOOK_ONLY = frozenset({"connect", "dashboard"})  # the shell passes --db URL to each command instead
+SHELL_ONLY = frozenset({"runbook"})  # starts a kernel of its own: not from inside a notebook
 
 
 def _no_backup(p: argparse.ArgumentParser) -> None:
@@ -142,7 +151,7 @@ def build_parser(prog: str = "nbmigrate") -> argparse.ArgumentParser:
     p = add("down")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--to", type=_version, metavar="VERSION", help="revert down to VERSION (kept)")
-    which.add_argument("--steps", type=_positive, metavar="N", help="revert N migrations")
+    which.add_argument("--steps", type=_whole_number(1), metavar="N", help="revert N migrations")
     which.add_argument("--all", action="store_true", help="revert every migration")
     p.add_argument("--dry-run", action="store_true", help="run in a transaction that is rolled back")
     _no_backup(p)
@@ -154,7 +163,7 @@ def build_parser(prog: str = "nbmigrate") -> argparse.ArgumentParser:
     kind.add_argument("--python", dest="kind", action="store_const", const="python", help="a .py file")
     p = add("history")
     p.add_argument("version", nargs="?", type=_version, metavar="VERSION", help="only this migration")
-    p.add_argument("--limit", type=int, default=50, metavar="N", help="newest N events (0: all)")
+    p.add_argument("--limit", type=_whole_number(0), default=50, metavar="N", help="newest N events (0: all)")
     add("validate")
     for name in ("mark", "unmark", "show"):
         add(name).add_argument("version", type=_version, metavar="VERSION")
@@ -167,6 +176,19 @@ def build_parser(prog: str = "nbmigrate") -> argparse.ArgumentParser:
     add("restore").add_argument(
         "backup", nargs="?", metavar="BACKUP", help="file name (or its start) or path; default: the newest"
     )
+    p = add("runbook")
+    p.add_argument("notebook", metavar="NOTEBOOK", help="the notebook to run (a copy is executed)")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        dest="parameters",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a parameter (a Python literal, or else a string); repeatable",
+    )
+    p.add_argument("--output", metavar="PATH", help="where the executed copy goes (a folder or a file)")
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="give up on a cell after this long")
     add("connect").add_argument("url", metavar="URL", help="database URL or SQLite path")
     add("dashboard")
     return parser
@@ -221,4 +243,6 @@ async def dispatch(manager: MigrationManager, ns: argparse.Namespace) -> Result:
         return await manager.list_backups()
     if cmd == "restore":
         return await manager.restore(ns.backup)
+    if cmd in SHELL_ONLY:
+        raise ConfigError(f"`{cmd}` starts a kernel of its own: run it from a shell (nbmigrate {cmd} ...)")
     raise ArgumentProblem(f"unknown command {cmd!r}")

@@ -22,12 +22,16 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 DEFAULT_BACKUP_KEEP = 10
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-_PASSWORD_RE = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)", re.I)
+# The user-info password runs to the last `@` of the authority, as urlsplit and libpq
+# read it (a password may contain `@`); a password may also come as a query parameter.
+_PASSWORD_RE = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s?#]*:)(?P<pw>[^/?#\s]*)(?P<at>@)", re.I)
+_QUERY_PASSWORD_RE = re.compile(r"(?P<head>[?&](?:ssl)?password=)[^&#\s]*", re.I)
 
 
 def mask_password(text: str) -> str:
     """Hide any password in URLs inside `text` (for messages and logs)."""
-    return _PASSWORD_RE.sub(lambda m: f"{m['head']}***{m['at']}", text)
+    text = _PASSWORD_RE.sub(lambda m: f"{m['head']}***{m['at']}", text)
+    return _QUERY_PASSWORD_RE.sub(lambda m: f"{m['head']}***", text)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ The faces translate these: exit codes in the CLI, one-line errors in the noteboo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class NbMigrateError(Exception):
@@ -170,6 +171,7 @@ class MigrationFailed(NbMigrateError):
         self.db_message = db_message
         self.direction = direction
         self.rolled_back = rolled_back
+        self.completed: list[Any] = []  # steps of the same run that finished before it
         where = path.name if path else "registered in code"
         parts = [f"migration {version} ({where}) failed during {direction}: {db_message}"]
         if statement:

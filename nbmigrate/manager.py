@@ -10,14 +10,15 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from . import backup, config, plan, scaffold
 from .database import Database
 from .errors import (
+    ConfigError,
     ConfirmationRequired,
     InvalidMigrationSet,
     IrreversibleMigration,
@@ -103,6 +104,11 @@ class MigrationManager:
             found = sorted(every, key=lambda m: version_key(m.version))
         return found
 
+    def _check_directory(self, available: list[Migration]) -> None:
+        """A missing directory is a typo or a wrong working directory, not "nothing to do"."""
+        if not available and self.directory is not None and not self.directory.exists():
+            raise ConfigError(f"migrations directory {self.directory} does not exist")
+
     def find(self, version: str) -> Migration:
         key = version_key(normalize_version(version))
         for m in self.migrations():
@@ -158,6 +164,8 @@ class MigrationManager:
             available = self.migrations()
         except InvalidMigrationSet as exc:
             return ValidationReport(self.db.display_url, 0, [str(p) for p in exc.problems])
+        if self.directory is not None and not self.directory.exists():
+            problems.append(f"migrations directory {self.directory} does not exist")
         try:
             load_all(available)
         except InvalidMigrationSet as exc:
@@ -189,6 +197,7 @@ class MigrationManager:
         target = normalize_version(target) if target is not None else None
         async with self._run("up") as run_id:
             available = self.migrations()
+            self._check_directory(available)
             ledger = await self.ledger.read()
             todo = plan.to_apply(available, ledger, target, strict=self.strict, retry=retry)
             recorded = {version_key(r.version) for r in ledger}
@@ -202,9 +211,10 @@ class MigrationManager:
             elif atomic:
                 await self._apply_atomically(report, todo, run_id)
             else:
-                for i, m in enumerate(todo):
-                    retry = version_key(m.version) in failed
-                    report.steps.append(await self._apply(m, run_id, i, len(todo), replace=retry))
+                with _keep_completed(report):
+                    for i, m in enumerate(todo):
+                        retry = version_key(m.version) in failed
+                        report.steps.append(await self._apply(m, run_id, i, len(todo), replace=retry))
             if not todo:
                 report.message = "nothing to apply: the database is up to date"
             return report
@@ -234,8 +244,9 @@ class MigrationManager:
             if dry_run:
                 await self._dry_run(report, [(r.migration, "down") for r in reversals])
             else:
-                for i, r in enumerate(reversals):
-                    report.steps.append(await self._revert(r.migration, run_id, i, len(reversals)))
+                with _keep_completed(report):
+                    for i, r in enumerate(reversals):
+                        report.steps.append(await self._revert(r.migration, run_id, i, len(reversals)))
             if not reversals:
                 report.message = "nothing to revert"
             return report
@@ -253,8 +264,9 @@ class MigrationManager:
             if not m.reversible:
                 raise IrreversibleMigration(m.version, m.name)
             await self._backup_before("redo", backup)
-            report.steps.append(await self._revert(m, run_id, 0, 2))
-            report.steps.append(await self._apply(m, run_id, 1, 2))
+            with _keep_completed(report):
+                report.steps.append(await self._revert(m, run_id, 0, 2))
+                report.steps.append(await self._apply(m, run_id, 1, 2))
             return report
 
     async def mark(self, version: str) -> RunReport:
@@ -613,6 +625,16 @@ class _StepFailed(Exception):
         self.original = original
         self.statement = statement
         self.message = message
+
+
+@contextmanager
+def _keep_completed(report: RunReport) -> Iterator[None]:
+    """A failure carries the steps of its run that did finish, so the faces can show them."""
+    try:
+        yield
+    except MigrationFailed as exc:
+        exc.completed = list(report.steps)
+        raise
 
 
 def diff_schema(before: dict[str, TableInfo], after: dict[str, TableInfo]) -> SchemaChange:

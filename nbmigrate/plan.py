@@ -1,5 +1,7 @@
-"""Pure decisions, no I/O: from the available migrations and the ledger, what is the state
-of each, what `up` applies and what `down` reverts."""
+"""Pure decisions, no I/O: each migration's state, what `up` applies, what `down` reverts.
+
+Everything here is computed from the available migrations and the ledger's rows.
+"""
 
 from __future__ import annotations
 

@@ -91,7 +91,10 @@ def to_text(result: Result) -> str:
     if isinstance(result, ValidationReport):
         if result.ok:
             return f"ok: {result.checked} migrations valid, ledger consistent"
-        return f"{len(result.problems)} problems:\n" + "\n".join(f"  - {p}" for p in result.problems)
+        count = len(result.problems)
+        return f"{count} problem{'s' if count != 1 else ''}:\n" + "\n".join(
+            f"  - {p}" for p in result.problems
+        )
     if isinstance(result, SourceReport):
         where = str(result.path) if result.path else "registered in code"
         return f"-- {result.version} {result.name} ({where})\n{result.text.rstrip()}"

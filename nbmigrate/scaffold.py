@@ -28,16 +28,14 @@ from nbmigrate import Database
 
 async def up(db: Database) -> None:
     """Apply the change; runs in one transaction with its ledger row."""
-    await db.execute("""
-        -- your SQL here
-    """)
+    # await db.execute("CREATE TABLE ...")
+    raise NotImplementedError("write this migration's up step")  # an empty one is never recorded
 
 
 async def down(db: Database) -> None:
-    """Undo the change."""
-    await db.execute("""
-        -- your rollback SQL here
-    """)
+    """Undo the change (delete this function for an irreversible migration)."""
+    # await db.execute("DROP TABLE ...")
+    raise NotImplementedError("write this migration's down step")
 '''
 
 

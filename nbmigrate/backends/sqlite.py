@@ -52,8 +52,14 @@ class SQLiteBackend(Backend):
         target = ":memory:" if path is None else str(path)
         if path is not None and not path.parent.is_dir():
             raise ConnectionFailed(self.url.masked, f"folder {path.parent} does not exist")
+        pending = aiosqlite.connect(target, isolation_level=None, timeout=self.busy_timeout)
+        # A script that fails before `disconnect()` (the seed README's snippets have no
+        # try/finally) must still exit; an open transaction is rolled back by SQLite's journal.
+        worker = getattr(pending, "_thread", None)
+        if worker is not None:
+            worker.daemon = True
         try:
-            conn = await aiosqlite.connect(target, isolation_level=None, timeout=self.busy_timeout)
+            conn = await pending
         except sqlite3.Error as exc:
             raise ConnectionFailed(self.url.masked, str(exc)) from None
         conn.row_factory = sqlite3.Row

@@ -1,0 +1,280 @@
+"""`nbmigrate runbook NOTEBOOK`: run a notebook against a database with parameters; keep the executed copy."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import os
+import re
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from .config import mask_password, parse_url
+from .errors import ConfigError
+
+__all__ = [
+    "FailedCell",
+    "RunbookReport",
+    "executed_copy_path",
+    "inject_parameters",
+    "kernel_manager",
+    "parse_parameters",
+    "run",
+]
+
+URL_VARIABLE = "NBMIGRATE_DATABASE_URL"
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class FailedCell:
+    """The cell that stopped the run: its place in the executed copy, first line, error's last line."""
+
+    number: int  # 1-based, among all cells of the executed copy
+    execution_count: int | None
+    first_line: str
+    error: str
+
+    def describe(self) -> str:
+        count = f" (In [{self.execution_count}])" if self.execution_count else ""
+        return f"cell {self.number}{count} `{self.first_line}`: {self.error}"
+
+
+@dataclass(frozen=True)
+class RunbookReport:
+    """What a runbook run did; `summary()` is the one line the CLI prints."""
+
+    notebook: Path
+    output: Path
+    database: str | None  # masked
+    code_cells: int  # code cells that ran
+    seconds: float
+    failed: FailedCell | None = None
+    interrupted: bool = False  # Ctrl-C: the copy holds what ran until then
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+    def summary(self) -> str:
+        where = f" against {self.database}" if self.database else ""
+        if self.failed is not None:
+            what = f"FAILED at {self.failed.describe()}"
+        else:
+            what = f"ran {self.code_cells} code cells{where} in {self.seconds:.1f} s"
+        return mask_password(f"runbook {self.notebook.name} {what}; executed copy: {self.output}")
+
+    def as_dict(self) -> dict[str, Any]:
+        failed = self.failed
+        return {
+            "notebook": str(self.notebook),
+            "output": str(self.output),
+            "database": self.database,
+            "ok": self.ok,
+            "code_cells": self.code_cells,
+            "seconds": round(self.seconds, 3),
+            "failed": None if failed is None else {**asdict(failed), "message": failed.describe()},
+        }
+
+
+def parse_parameters(pairs: list[str]) -> dict[str, Any]:
+    """`NAME=VALUE` pairs; a VALUE that parses as a Python literal is that literal, otherwise a string."""
+    parameters: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not _NAME_RE.match(name):
+            raise ConfigError(f"parameter {pair!r} is not NAME=VALUE with NAME a Python identifier")
+        try:
+            parameters[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            parameters[name] = text
+    return parameters
+
+
+def inject_parameters(nb: Any, parameters: dict[str, Any], url: str | None = None) -> int:
+    """Insert a cell tagged `injected-parameters` after the cell tagged `parameters` (or first).
+
+    The database URL is read from the kernel's environment, never written into the notebook:
+    the cell shows it with its password masked. Returns the new cell's index.
+    """
+    from nbformat.v4 import new_code_cell
+
+    lines = ["# Parameters injected by `nbmigrate runbook`"]
+    if url is not None:
+        shown = _hide(url, _secrets(url))
+        lines += ["import os", "", f'database_url = os.environ["{URL_VARIABLE}"]  # {shown}']
+    lines += [f"{name} = {value!r}" for name, value in parameters.items()]
+    cell = new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]})
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    index = tagged[0] + 1 if tagged else 0
+    nb.cells.insert(index, cell)
+    return index
+
+
+def executed_copy_path(notebook: Path, output: Path | None, now: datetime) -> Path:
+    """`NAME.<UTC stamp>.ipynb` next to the notebook or in the `output` folder; `output` itself otherwise."""
+    if output is not None and not (output.is_dir() or str(output).endswith(os.sep)):
+        return output
+    folder = output if output is not None else notebook.parent
+    stamp = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    path = folder / f"{notebook.stem}.{stamp}.ipynb"
+    n = 2
+    while path.exists():
+        path = folder / f"{notebook.stem}.{stamp}-{n}.ipynb"
+        n += 1
+    return path
+
+
+def run(
+    notebook: Path,
+    url: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    output: Path | None = None,
+    directory: str | None = None,
+    timeout: float | None = None,
+    environment: dict[str, str] | None = None,
+) -> RunbookReport:
+    """Execute `notebook` in a fresh kernel of this Python, stopping at the first failing cell.
+
+    `url` reaches the kernel as NBMIGRATE_DATABASE_URL and as the `database_url` parameter;
+    `directory` as NBMIGRATE_MIGRATIONS and `migrations_dir`. The executed copy is written
+    whether the run succeeds or not. Cells tagged `raises-exception` may fail.
+    `environment` adds variables to the kernel's (NBMIGRATE_LOCK_TIMEOUT and the like).
+    """
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError
+    except ImportError as exc:
+        needs = "`runbook` needs nbclient and ipykernel: pip install 'nbmigrate[notebook]'"
+        raise ConfigError(f"{needs} ({exc})") from None
+    if not notebook.is_file():
+        raise ConfigError(f"no notebook at {notebook}")
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception as exc:
+        raise ConfigError(f"{notebook} is not a readable notebook: {exc}") from None
+    env = {**os.environ, **(environment or {})}
+    url = _absolute(url) if url is not None else None
+    secrets = _secrets(url)
+    shown = _hide(url, secrets) if url is not None else None
+    params = dict(parameters or {})
+    if url is not None:
+        env[URL_VARIABLE] = url
+    if directory is not None:
+        env["NBMIGRATE_MIGRATIONS"] = params["migrations_dir"] = str(Path(directory).resolve())
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    if params or url is not None:
+        inject_parameters(nb, params, url)
+    nb.metadata["nbmigrate_runbook"] = {
+        "notebook": str(notebook),
+        "database": shown,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    target = executed_copy_path(notebook, output, datetime.now(timezone.utc))
+    current = [0]  # the index of the cell running now
+    ran: list[int] = []
+    client = NotebookClient(
+        nb,
+        km=kernel_manager(),
+        timeout=timeout,
+        resources={"metadata": {"path": str(notebook.parent.resolve())}},
+        on_cell_start=lambda cell, cell_index: current.__setitem__(0, cell_index),
+        on_cell_executed=lambda cell, cell_index, execute_reply: ran.append(cell_index),
+    )
+    started = time.perf_counter()
+    failed: FailedCell | None = None
+    interrupted = False
+    try:
+        client.execute(env=env, stderr=subprocess.DEVNULL)  # the kernel's own log lines are noise here
+    except CellExecutionError:
+        failed = _failure(nb, current[0], secrets)
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C lands in nbclient's loop as either
+        interrupted = True
+        failed = _failure(nb, current[0], secrets, "KeyboardInterrupt: stopped by the operator")
+    except Exception as exc:  # a dead kernel, a cell timeout: the copy is still written
+        failed = _failure(nb, current[0], secrets, f"{type(exc).__name__}: {exc}")
+    seconds = time.perf_counter() - started
+    nb.metadata["nbmigrate_runbook"]["outcome"] = "ok" if failed is None else failed.describe()
+    _scrub(nb, secrets)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return RunbookReport(notebook, target, shown, len(ran), seconds, failed, interrupted)
+
+
+def _failure(nb: Any, index: int, secrets: set[str], error: str | None = None) -> FailedCell:
+    cell = nb.cells[index] if nb.cells else {"source": "", "outputs": []}
+    first = next((line.strip() for line in cell["source"].splitlines() if line.strip()), "")
+    first = first if len(first) <= 80 else first[:79] + "…"
+    if error is None:
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        error = _last_line(errors[-1]) if errors else "the cell failed"
+    return FailedCell(index + 1, cell.get("execution_count"), _hide(first, secrets), _hide(error, secrets))
+
+
+def _last_line(output: Any) -> str:
+    """The error's last line, as a reader of the traceback sees it (no colour codes)."""
+    lines = [_ANSI_RE.sub("", line).strip() for line in "\n".join(output.get("traceback", [])).splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else f"{output.get('ename')}: {output.get('evalue')}"
+
+
+def _secrets(url: str | None) -> set[str]:
+    """The password of a URL, in the user info or as `?password=`, as written and decoded."""
+    if url is None:
+        return set()
+    parts = urlsplit(url)
+    found = {parts.password or ""} | {v for k, v in parse_qsl(parts.query) if k.lower() == "password"}
+    found |= {unquote(v) for v in found} | {quote(v, safe="") for v in found}
+    return {v for v in found if len(v) >= 3}  # a one- or two-letter "password" would mask half the text
+
+
+def _hide(text: str, secrets: set[str]) -> str:
+    text = mask_password(text)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _scrub(node: Any, secrets: set[str]) -> Any:
+    """Every string in the executed notebook with the password replaced (outputs may echo a URL)."""
+    if not secrets:
+        return node
+    if isinstance(node, str):
+        return _hide(node, secrets)
+    if isinstance(node, list):
+        node[:] = [_scrub(item, secrets) for item in node]
+    elif isinstance(node, dict):
+        for key in list(node):
+            node[key] = _scrub(node[key], secrets)
+    return node
+
+
+def _absolute(url: str) -> str:
+    """A relative SQLite path is relative to the caller's folder, not the notebook's."""
+    parsed = parse_url(url)
+    if parsed.scheme == "sqlite" and parsed.path is not None and not parsed.path.is_absolute():
+        return f"sqlite:///{parsed.path.resolve()}"
+    return url
+
+
+def kernel_manager() -> Any:
+    """A kernel manager whose `python3` is this interpreter, whatever kernelspecs are installed."""
+    from ipykernel.kernelspec import RESOURCES, get_kernel_dict
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+
+    class ThisPython(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
+
+    return AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ThisPython())
