@@ -71,9 +71,8 @@ def discover(directory: Path) -> list[Migration]:
         if not NAME_RE.match(name):
             problems.append(SourceError(path, f"name {name!r} may use only lowercase letters, digits and _"))
             continue
-        data = path.read_bytes()
         cls = SqlFileMigration if ext == "sql" else PythonFileMigration
-        found.append(cls(path, version, name, checksum_bytes(data)))
+        found.append(cls(path, version, name))
     problems += duplicate_problems(found)
     if problems:
         raise InvalidMigrationSet(problems)
@@ -130,11 +129,26 @@ def check_registered(migration: Migration) -> Migration:
 class FileMigration(Migration):
     """A migration read from a file; its contents are loaded on first use."""
 
-    def __init__(self, path: Path, version: str, name: str, checksum: str) -> None:
+    def __init__(self, path: Path, version: str, name: str) -> None:
         super().__init__(version=version, name=name, description="")
         self.path = path
-        self.checksum = checksum
+        self._data: bytes | None = None
+        self._checksum: str | None = None
         self._loaded = False
+
+    def read(self) -> bytes:
+        """The file's bytes, read once: what runs is what the checksum describes."""
+        if self._data is None:
+            assert self.path is not None
+            self._data = self.path.read_bytes()
+        return self._data
+
+    @property  # type: ignore[override]
+    def checksum(self) -> str:
+        """Read on first use: a no-op `up` never opens the files of applied migrations."""
+        if self._checksum is None:
+            self._checksum = checksum_bytes(self.read())
+        return self._checksum
 
     def load(self) -> None:
         if not self._loaded:
@@ -156,7 +170,7 @@ class SqlFileMigration(FileMigration):
     def _load(self) -> None:
         assert self.path is not None
         try:
-            text = self.path.read_bytes().decode("utf-8-sig")
+            text = self.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise SourceError(self.path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         try:
@@ -195,7 +209,7 @@ class PythonFileMigration(FileMigration):
 
     def _load(self) -> None:
         assert self.path is not None
-        module = _import(self.path, f"nbmigrate_migration_{self.version}_{self.name}")
+        module = _import(self.path, f"nbmigrate_migration_{self.version}_{self.name}", self.read())
         classes = [
             obj
             for obj in vars(module).values()
@@ -256,14 +270,14 @@ class PythonFileMigration(FileMigration):
         await self.target.down(db)
 
 
-def _import(path: Path, module_name: str) -> ModuleType:
+def _import(path: Path, module_name: str, source: bytes) -> ModuleType:
     # Compiled from source every time, never from __pycache__: a notebook may rewrite a
     # file twice within one second, and a size-and-mtime check would run stale code.
     module = ModuleType(module_name)
     module.__file__ = str(path)
     sys.modules[module_name] = module
     try:
-        code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+        code = compile(source, str(path), "exec", dont_inherit=True)
         exec(code, module.__dict__)
     except SyntaxError as exc:
         sys.modules.pop(module_name, None)
