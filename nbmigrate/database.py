@@ -104,7 +104,7 @@ class Database:
         """Run one statement once per parameter row."""
         self.last_statement = sql
         if self.trace is not None:
-            self.trace.append(f"{sql.strip()}  -- x{len(rows)}")
+            self.trace.append(f"{sql.strip().rstrip(';')} /* run {len(rows)} times */")
         await self.backend.executemany(sql, rows)
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Any]:

@@ -48,6 +48,11 @@ STATE_ICONS = {
 }
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 migration`, `2 migrations`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def when(value: datetime | None) -> str:
     """A readable UTC time, to the second."""
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
@@ -90,9 +95,8 @@ def to_text(result: Result) -> str:
         return table(["STARTED (UTC)", "ACTION", "VERSION", "NAME", "OUTCOME", "TOOK", "BY", "ERROR"], rows)
     if isinstance(result, ValidationReport):
         if result.ok:
-            return f"ok: {result.checked} migrations valid, ledger consistent"
-        count = len(result.problems)
-        return f"{count} problem{'s' if count != 1 else ''}:\n" + "\n".join(
+            return f"ok: {plural(result.checked, 'migration')} valid, ledger consistent"
+        return f"{plural(len(result.problems), 'problem')}:\n" + "\n".join(
             f"  - {p}" for p in result.problems
         )
     if isinstance(result, SourceReport):
@@ -124,7 +128,7 @@ def _status_text(report: StatusReport) -> str:
 
 def _summary(report: StatusReport) -> str:
     parts = [f"{report.count(s)} {s.value}" for s in State if report.count(s)]
-    return f"{len(report.migrations)} migrations: " + ", ".join(parts)
+    return f"{plural(len(report.migrations), 'migration')}: " + ", ".join(parts)
 
 
 def _run_text(report: RunReport) -> str:
@@ -270,7 +274,7 @@ def to_html(result: Result) -> str:
         if result.ok:
             return _wrap(f"<p>{_coloured(to_text(result), OUTCOME_COLOURS['ok'])}</p>")
         items = "".join(f"<li>{_e(p)}</li>" for p in result.problems)
-        head = _coloured(f"{len(result.problems)} problems", OUTCOME_COLOURS["failed"])
+        head = _coloured(plural(len(result.problems), "problem"), OUTCOME_COLOURS["failed"])
         return _wrap(f"<p>{head}</p><ul>{items}</ul>")
     if isinstance(result, SourceReport):
         where = str(result.path) if result.path else "registered in code"
@@ -452,7 +456,9 @@ def _backups_text(report: BackupReport) -> str:
     if not report.backups:
         return f"no backups of {report.database} yet (they go to {report.directory})"
     rows = [[when(b.taken_at), b.command, _size(b.size), str(b.path)] for b in report.backups]
-    return table(["TAKEN (UTC)", "BEFORE", "SIZE", "PATH"], rows) + f"\n{len(report.backups)} backups"
+    return (
+        table(["TAKEN (UTC)", "BEFORE", "SIZE", "PATH"], rows) + f"\n{plural(len(report.backups), 'backup')}"
+    )
 
 
 def _restore_lines(report: BackupReport) -> list[str]:
@@ -472,7 +478,7 @@ def _backups_html(report: BackupReport) -> str:
         for b in report.backups
     ]
     headers = ["taken (UTC)", "before", "size", "path"]
-    return _html_table(headers, rows) + _caption(f"{len(report.backups)} backups", report.database)
+    return _html_table(headers, rows) + _caption(plural(len(report.backups), "backup"), report.database)
 
 
 def _size(n: int) -> str:

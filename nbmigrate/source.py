@@ -209,7 +209,8 @@ class PythonFileMigration(FileMigration):
 
     def _load(self) -> None:
         assert self.path is not None
-        module = _import(self.path, f"nbmigrate_migration_{self.version}_{self.name}", self.read())
+        # Under `nbmigrate.`, so a migration's `logging.getLogger(__name__)` lines show with -v.
+        module = _import(self.path, f"nbmigrate.migrations.{self.path.stem}", self.read())
         classes = [
             obj
             for obj in vars(module).values()
@@ -275,6 +276,7 @@ def _import(path: Path, module_name: str, source: bytes) -> ModuleType:
     # file twice within one second, and a size-and-mtime check would run stale code.
     module = ModuleType(module_name)
     module.__file__ = str(path)
+    module.__package__ = ""  # no parent: `from . import x` fails with a hint, not a wrong lookup
     sys.modules[module_name] = module
     try:
         code = compile(source, str(path), "exec", dont_inherit=True)

@@ -321,7 +321,7 @@ def test_schema_show_validate_new(connected: InteractiveShell, tmp_path: Path) -
     schema = connected.run_line_magic("migrate", "schema")
     assert "table contacts" in repr(schema) and "<table>" in schema._repr_html_()
     assert connected.run_line_magic("migrate", "show 1").data["source"] == SQL_001
-    assert repr(connected.run_line_magic("migrate", "validate")).startswith("ok: 1 migrations valid")
+    assert repr(connected.run_line_magic("migrate", "validate")).startswith("ok: 1 migration valid")
     created = connected.run_line_magic("migrate", "new add_phone")
     assert created.data["path"] == str(tmp_path / "migrations" / "migration_002_add_phone.sql")
 
