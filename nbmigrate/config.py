@@ -77,8 +77,11 @@ def parse_url(text: str, base: Path | None = None) -> DatabaseURL:
         try:
             parts = urlsplit(raw)
             parts.port  # noqa: B018  (raises ValueError on a bad port)
-        except ValueError as exc:
-            raise ConfigError(f"invalid PostgreSQL URL {mask_password(raw)}: {exc}") from None
+        except ValueError:  # its text can quote part of the password: say it in our words
+            raise ConfigError(
+                f"invalid PostgreSQL URL {mask_password(raw)}: a bad host or port "
+                f"(percent-encode special characters in the password, e.g. @ as %40)"
+            ) from None
         if not parts.hostname and "host=" not in parts.query:
             raise ConfigError(f"PostgreSQL URL {mask_password(raw)} names no host")
         return DatabaseURL(raw, "postgresql", None)

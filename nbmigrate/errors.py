@@ -47,8 +47,8 @@ class SourceError(NbMigrateError):
 
     def __init__(self, path: Path | str, problem: str) -> None:
         self.path = Path(path) if not isinstance(path, Path) else path
-        self.problem = problem
-        super().__init__(f"{self.path.name}: {problem}")
+        self.problem = " ".join(problem.split())  # one line, whatever an exception's text held
+        super().__init__(f"{self.path.name}: {self.problem}")
 
 
 class InvalidMigrationSet(NbMigrateError):

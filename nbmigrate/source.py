@@ -290,7 +290,9 @@ def _import(path: Path, module_name: str, source: bytes) -> ModuleType:
         if "relative import" in str(exc) or "no known parent" in str(exc):
             hint = " (import the base class with `from nbmigrate import Migration`)"
         raise SourceError(path, f"import failed: {exc}{hint}") from None
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit, GeneratorExit ...: whatever a module raises
         sys.modules.pop(module_name, None)
         line = _error_line(exc, path)
         raise SourceError(path, f"raised {type(exc).__name__} while importing{line}: {exc}") from None
