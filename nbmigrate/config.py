@@ -79,7 +79,7 @@ def parse_url(text: str, base: Path | None = None) -> DatabaseURL:
             parts.port  # noqa: B018  (raises ValueError on a bad port)
         except ValueError:  # its text can quote part of the password: say it in our words
             raise ConfigError(
-                f"invalid PostgreSQL URL {mask_password(raw)}: a bad host or port "
+                "invalid PostgreSQL URL (not shown: it may hold a password): a bad host or port "
                 f"(percent-encode special characters in the password, e.g. @ as %40)"
             ) from None
         if not parts.hostname and "host=" not in parts.query:
