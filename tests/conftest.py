@@ -11,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("NBMIGRATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -239,3 +243,44 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: needs a PostgreSQL server")
     config.addinivalue_line("markers", "stress: long-running stress test (make stress)")
     config.addinivalue_line("markers", "browser: needs headless Chromium")
+
+
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of one SELECT, read with sqlite3 or asyncpg directly (not through nbmigrate)."""
+    if url.startswith("sqlite:"):
+        with closing(sqlite3.connect(url[len("sqlite:///") :])) as conn:
+            return [tuple(r) for r in conn.execute(sql)]
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
+
+
+def with_manager(url: str, directory: Path, body: Callable[[Any], Awaitable[T]], **options: Any) -> T:
+    """Run `body(manager)` on a connection of its own, closed afterwards (another 'process')."""
+    from nbmigrate import MigrationManager, connect
+
+    async def main() -> T:
+        db = await connect(url)
+        try:
+            return await body(MigrationManager(db, directory, **options))
+        finally:
+            await db.disconnect()
+
+    return asyncio.run(main())
+
+
+def user_tables(url: str, directory: Path) -> set[str]:
+    """The database's tables other than the ledger's two."""
+
+    async def body(m: Any) -> set[str]:
+        return set(await m.db.backend.table_names()) - {"_migrations", "_migrations_log"}
+
+    return with_manager(url, directory, body)

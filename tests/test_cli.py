@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.conftest import ROOT, run_cli, sql_migration, write
+from tests.conftest import ROOT, query, run_cli, sql_migration, write
 
 LEDGER_TABLES = ("_migrations", "_migrations_log")
 SECRET = "s3cret"
@@ -33,24 +33,6 @@ CLOSED_PORT_URL = f"postgresql://user:{SECRET}@127.0.0.1:1/db"  # localhost, not
 
 
 # -- looking at a database without nbmigrate ------------------------------------------
-
-
-def query(url: str, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of one SELECT, read with sqlite3 or asyncpg directly."""
-    if url.startswith("sqlite:"):
-        with closing(sqlite3.connect(url[len("sqlite:///") :])) as conn:
-            return [tuple(r) for r in conn.execute(sql)]
-
-    async def fetch() -> list[tuple[Any, ...]]:
-        import asyncpg
-
-        conn = await asyncpg.connect(url)
-        try:
-            return [tuple(r) for r in await conn.fetch(sql)]
-        finally:
-            await conn.close()
-
-    return asyncio.run(fetch())
 
 
 def execute(url: str, sql: str) -> None:
@@ -312,7 +294,9 @@ def test_new_python_writes_the_next_valid_migration(sqlite_project: Project) -> 
     err = p.fails(1, "up")
     assert "migration_003_add_users.py" in err and "write this migration's up step" in err
     assert p.ledger() == ["001", "002"]
-    path.write_text("async def up(db):\n    await db.execute('CREATE TABLE users (id INTEGER)')\n", encoding="utf-8")
+    path.write_text(
+        "async def up(db):\n    await db.execute('CREATE TABLE users (id INTEGER)')\n", encoding="utf-8"
+    )
     p.ok("up")
     assert p.ledger() == ["001", "002", "003"]
 

@@ -6,43 +6,21 @@ holder killed with SIGKILL leaves no lock behind. Real processes, real databases
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, run_cli, sql_migration, write
+from tests.conftest import ROOT, query, run_cli, sql_migration, write
 
 PROCESSES = 6
 MIGRATIONS = 40
-
-
-def query(url: str, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of one SELECT, read with sqlite3 or asyncpg directly (not through nbmigrate)."""
-    if url.startswith("sqlite:"):
-        with closing(sqlite3.connect(url[len("sqlite:///") :])) as conn:
-            return [tuple(r) for r in conn.execute(sql)]
-
-    async def fetch() -> list[tuple[Any, ...]]:
-        import asyncpg
-
-        conn = await asyncpg.connect(url)
-        try:
-            return [tuple(r) for r in await conn.fetch(sql)]
-        finally:
-            await conn.close()
-
-    return asyncio.run(fetch())
 
 
 def explain(r: subprocess.CompletedProcess[str]) -> str:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from nbmigrate import MigrationManager, State, connect
+from nbmigrate import MigrationManager, State
 from nbmigrate.errors import (
     BlockedByFailure,
     ConfirmationRequired,
@@ -22,28 +21,10 @@ from nbmigrate.errors import (
 )
 from nbmigrate.model import Migration
 from tests.conftest import sql_migration, write
+from tests.conftest import user_tables as tables
+from tests.conftest import with_manager as run
 
 T = TypeVar("T")
-
-
-def run(url: str, directory: Path, body: Callable[[MigrationManager], Awaitable[T]], **options: Any) -> T:
-    """Run `body(manager)` on a fresh connection, closing it afterwards."""
-
-    async def main() -> T:
-        db = await connect(url)
-        try:
-            return await body(MigrationManager(db, directory, **options))
-        finally:
-            await db.disconnect()
-
-    return asyncio.run(main())
-
-
-def tables(url: str, directory: Path) -> set[str]:
-    async def body(m: MigrationManager) -> set[str]:
-        return set(await m.db.backend.table_names()) - {"_migrations", "_migrations_log"}
-
-    return run(url, directory, body)
 
 
 def states(url: str, directory: Path, **options: Any) -> dict[str, str]:
@@ -514,9 +495,12 @@ def test_event_log_is_append_only(sqlite_url: str, migrations_dir: Path) -> None
             conn.execute("DELETE FROM _migrations_log")
 
 
-def test_interrupting_a_non_transactional_migration_records_it_as_failed(db_url: str, migrations_dir: Path) -> None:
+def test_interrupting_a_non_transactional_migration_records_it_as_failed(
+    db_url: str, migrations_dir: Path
+) -> None:
     write(
-        migrations_dir, "migration_001_slow_outside_tx.py",
+        migrations_dir,
+        "migration_001_slow_outside_tx.py",
         "import asyncio\n"
         "transactional = False\n"
         "async def up(db):\n"

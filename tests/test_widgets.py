@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -13,11 +12,13 @@ from typing import Any
 import ipywidgets as w
 import pytest
 
-from nbmigrate import MigrationManager, bridge, connect
+from nbmigrate import MigrationManager, bridge
 from nbmigrate.database import Database
 from nbmigrate.model import State
 from nbmigrate.widgets import Dashboard, DashboardBusy, Interrupted
 from tests.conftest import ROOT, run_cli, sql_migration
+from tests.conftest import user_tables as tables
+from tests.conftest import with_manager as on_db
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,26 +37,6 @@ def make_migrations(directory: Path) -> None:
         "ALTER TABLE posts ADD COLUMN title TEXT;\nCREATE INDEX ix_posts_title ON posts (title);",
         "DROP INDEX ix_posts_title;\nALTER TABLE posts DROP COLUMN title;",
     )
-
-
-def on_db(url: str, directory: Path, body: Any) -> Any:
-    """Run `body(manager)` on a connection of its own, outside the dashboard (another 'process')."""
-
-    async def main() -> Any:
-        db = await connect(url)
-        try:
-            return await body(MigrationManager(db, directory))
-        finally:
-            await db.disconnect()
-
-    return asyncio.run(main())
-
-
-def tables(url: str, directory: Path) -> set[str]:
-    async def body(m: MigrationManager) -> set[str]:
-        return set(await m.db.backend.table_names()) - {"_migrations", "_migrations_log"}
-
-    return on_db(url, directory, body)
 
 
 def ledger(url: str, directory: Path) -> dict[str, str]:
