@@ -42,6 +42,7 @@ stress: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py
+	$(PY) bench/data_migration.py --rows 1000000
 
 clean:
 	rm -rf build $(VENV) .pytest_cache .ruff_cache
