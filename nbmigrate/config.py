@@ -80,7 +80,7 @@ def parse_url(text: str, base: Path | None = None) -> DatabaseURL:
         except ValueError:  # its text can quote part of the password: say it in our words
             raise ConfigError(
                 "invalid PostgreSQL URL (not shown: it may hold a password): a bad host or port "
-                f"(percent-encode special characters in the password, e.g. @ as %40)"
+                "(percent-encode special characters in the password, e.g. @ as %40)"
             ) from None
         if not parts.hostname and "host=" not in parts.query:
             raise ConfigError(f"PostgreSQL URL {mask_password(raw)} names no host")
