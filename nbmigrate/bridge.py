@@ -222,6 +222,4 @@ class Session:
 
 async def _open(settings: Settings) -> MigrationManager:
     db = await Database(settings.url).connect()
-    return MigrationManager(
-        db, settings.directory, strict=settings.strict, lock_timeout=settings.lock_timeout
-    )
+    return MigrationManager.from_settings(db, settings)

@@ -47,12 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     manager: MigrationManager | None = None
     try:
         settings = config.resolve(ns.db, ns.dir, strict=ns.strict, lock_timeout=ns.lock_timeout)
-        manager = MigrationManager(
-            Database(settings.url),
-            settings.directory,
-            strict=settings.strict,
-            lock_timeout=settings.lock_timeout,
-            on_progress=None if ns.json else _progress_bar(),
+        manager = MigrationManager.from_settings(
+            Database(settings.url), settings, on_progress=None if ns.json else _progress_bar()
         )
         result = asyncio.run(_run(manager, ns))
     except KeyboardInterrupt:

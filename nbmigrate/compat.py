@@ -18,9 +18,7 @@ def get_database(url: str | None = None) -> Database:
 def get_migration_manager(db: Database, directory: str | None = None) -> MigrationManager:
     """A manager for the configured migrations directory; files are discovered on their own."""
     settings = config.resolve(directory=directory)
-    return MigrationManager(
-        db, settings.directory, strict=settings.strict, lock_timeout=settings.lock_timeout
-    )
+    return MigrationManager.from_settings(db, settings)
 
 
 async def run_migrations(db: Database, directory: str | None = None) -> RunReport:

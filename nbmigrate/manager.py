@@ -84,6 +84,21 @@ class MigrationManager:
         self.interrupted: Migration | None = None  # the migration the last interrupt rolled back
         self._registered: list[Migration] = []
 
+    @classmethod
+    def from_settings(
+        cls, db: Database, settings: config.Settings, *, on_progress: ProgressCallback | None = None
+    ) -> MigrationManager:
+        """A manager with every resolved setting: directory, ordering, lock timeout, backups."""
+        return cls(
+            db,
+            settings.directory,
+            strict=settings.strict,
+            lock_timeout=settings.lock_timeout,
+            on_progress=on_progress,
+            backups=settings.backups,
+            backup_keep=settings.backup_keep,
+        )
+
     def __repr__(self) -> str:
         return f"<MigrationManager {self.db.display_url} dir={self.directory}>"
 
