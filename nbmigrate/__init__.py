@@ -2,30 +2,69 @@
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .compat import (
-    get_database,
-    get_migration_manager,
-    get_migration_status,
-    reset_database,
-    run_migrations,
-)
-from .database import Database, connect
-from .errors import (
-    ConfigError,
-    InvalidMigrationSet,
-    LockTimeout,
-    MigrationFailed,
-    NbMigrateError,
-    SourceError,
-)
-from .manager import MigrationManager
-from .model import Migration, State
+# Names are imported on first use (PEP 562), so `nbmigrate status` and `nbmigrate up` with
+# nothing to do never pay for asyncio and the database drivers.
+_EXPORTS = {
+    "get_database": "compat",
+    "get_migration_manager": "compat",
+    "get_migration_status": "compat",
+    "reset_database": "compat",
+    "run_migrations": "compat",
+    "Database": "database",
+    "DatabaseConnection": "database",  # the seed's name for the object migrations receive
+    "connect": "database",
+    "ConfigError": "errors",
+    "InvalidMigrationSet": "errors",
+    "LockTimeout": "errors",
+    "MigrationFailed": "errors",
+    "NbMigrateError": "errors",
+    "SourceError": "errors",
+    "MigrationManager": "manager",
+    "Migration": "model",
+    "State": "model",
+}
 
-DatabaseConnection = Database  # the seed's name for the object migrations receive
+if TYPE_CHECKING:
+    from .compat import (
+        get_database,
+        get_migration_manager,
+        get_migration_status,
+        reset_database,
+        run_migrations,
+    )
+    from .database import Database, connect
+    from .errors import (
+        ConfigError,
+        InvalidMigrationSet,
+        LockTimeout,
+        MigrationFailed,
+        NbMigrateError,
+        SourceError,
+    )
+    from .manager import MigrationManager
+    from .model import Migration, State
+
+    DatabaseConnection = Database
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbmigrate' has no attribute {name!r}")
+    attribute = "Database" if name == "DatabaseConnection" else name
+    value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "ConfigError",

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import commands, config, render
+from . import commands, config, render, snapshot
 from .config import mask_password
-from .database import Database
 from .errors import ConfigError, ConfirmationRequired, NbMigrateError
-from .manager import MigrationManager
 from .model import Progress, RunReport, ValidationReport
+
+if TYPE_CHECKING:
+    from .manager import MigrationManager
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -39,18 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if ns.command == "runbook":
         return _runbook(ns)
-    logging.basicConfig(
-        level=logging.INFO if ns.verbose else logging.WARNING,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
     manager: MigrationManager | None = None
     try:
         settings = config.resolve(ns.db, ns.dir, strict=ns.strict, lock_timeout=ns.lock_timeout)
-        manager = MigrationManager.from_settings(
-            Database(settings.url), settings, on_progress=None if ns.json else _progress_bar()
-        )
-        result = asyncio.run(_run(manager, ns))
+        result = _read_only_answer(settings, ns)
+        if result is None:
+            manager = _manager(settings, ns)
+            result = _run(manager, ns)
     except KeyboardInterrupt:
         flight = manager.interrupted if manager else None
         if flight is None:
@@ -74,11 +69,44 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
-async def _run(manager: MigrationManager, ns: argparse.Namespace) -> render.Result:
-    try:
-        return await commands.dispatch(manager, ns)
-    finally:
-        await manager.db.disconnect()
+def _read_only_answer(settings: config.Settings, ns: argparse.Namespace) -> render.Result | None:
+    """`status`, and an `up` with nothing to apply, on a SQLite file: no event loop needed."""
+    if settings.url.scheme != "sqlite":
+        return None
+    if ns.command == "status":
+        return snapshot.status(settings)
+    if ns.command == "up":
+        return snapshot.nothing_to_apply(settings, ns.version, dry_run=ns.dry_run)
+    return None
+
+
+def _manager(settings: config.Settings, ns: argparse.Namespace) -> MigrationManager:
+    """The engine, with logging set up; it brings asyncio and the database driver, so it is
+    imported only by the commands that need it."""
+    import logging
+
+    from .database import Database
+    from .manager import MigrationManager
+
+    logging.basicConfig(
+        level=logging.INFO if ns.verbose else logging.WARNING, format="%(message)s", stream=sys.stderr
+    )
+    return MigrationManager.from_settings(
+        Database(settings.url), settings, on_progress=None if ns.json else _progress_bar()
+    )
+
+
+def _run(manager: MigrationManager, ns: argparse.Namespace) -> render.Result:
+    """One command on the manager's own event loop; the connection is closed either way."""
+    import asyncio
+
+    async def run() -> render.Result:
+        try:
+            return await commands.dispatch(manager, ns)
+        finally:
+            await manager.db.disconnect()
+
+    return asyncio.run(run())
 
 
 def _runbook(ns: argparse.Namespace) -> int:

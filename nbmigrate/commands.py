@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import ConfigError
-from .manager import MigrationManager
 from .model import normalize_version
-from .render import Result
+
+if TYPE_CHECKING:  # the manager brings asyncio: imported only by the commands that run it
+    from .manager import MigrationManager
+    from .render import Result
 
 
 class ArgumentProblem(Exception):

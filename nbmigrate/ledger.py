@@ -17,9 +17,10 @@ LEDGER = "_migrations"
 LOG = "_migrations_log"
 CHECKPOINTS = "_migrations_batches"  # resume points of batched data migrations (batches.py)
 LEDGER_TABLES = (LEDGER, LOG, CHECKPOINTS)
+READ_LEDGER = f"SELECT * FROM {LEDGER}"
 
 # Columns added to a seed-era `_migrations (version, name, applied_at)` table in place.
-_LEDGER_COLUMNS = {
+ADDED_COLUMNS = {
     "description": "TEXT",
     "checksum": "TEXT",
     "applied_at": "{ts}",
@@ -76,7 +77,7 @@ class Ledger:
         t = self.types
         if await b.has_table(LEDGER):
             have = {c.name: c.type for c in (await b.describe(LEDGER)).columns}
-            for column, ddl in _LEDGER_COLUMNS.items():
+            for column, ddl in ADDED_COLUMNS.items():
                 if column not in have:
                     await b.execute(f"ALTER TABLE {LEDGER} ADD COLUMN {column} {ddl.format(**t)}")
             if b.dialect == "postgresql" and have.get("applied_at") not in (None, "TIMESTAMP WITH TIME ZONE"):
@@ -106,27 +107,7 @@ class Ledger:
         """Every ledger row; empty when the database has never been migrated."""
         if not await self.exists():
             return []
-        rows = await self.backend.fetch_all(f"SELECT * FROM {LEDGER}")
-        return [self._record(row) for row in rows]
-
-    def _record(self, row: Any) -> AppliedRecord:
-        keys = set(row.keys())
-
-        def get(key: str) -> Any:
-            return row[key] if key in keys else None
-
-        return AppliedRecord(
-            version=str(row["version"]),
-            name=str(row["name"] or ""),
-            description=get("description"),
-            checksum=get("checksum"),
-            applied_at=_parse_ts(get("applied_at")),
-            execution_ms=get("execution_ms"),
-            applied_by=get("applied_by"),
-            status=get("status") or "applied",
-            error=get("error"),
-            statement=get("statement"),
-        )
+        return records_from_rows(await self.backend.fetch_all(READ_LEDGER))
 
     async def record(
         self,
@@ -242,6 +223,28 @@ class Ledger:
         if self.backend.dialect == "sqlite":
             return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # the shape of CURRENT_TIMESTAMP
         return value
+
+
+_PLAIN_COLUMNS = ("description", "checksum", "execution_ms", "applied_by", "error", "statement")
+
+
+def records_from_rows(rows: list[Any]) -> list[AppliedRecord]:
+    """`_migrations` rows (mappings with keys(); seed-era tables lack columns) as records."""
+    if not rows:
+        return []
+    keys = set(rows[0].keys())
+    optional = [k for k in _PLAIN_COLUMNS if k in keys]
+    has_ts, has_status = "applied_at" in keys, "status" in keys
+    return [
+        AppliedRecord(
+            version=str(row["version"]),
+            name=str(row["name"] or ""),
+            applied_at=_parse_ts(row["applied_at"]) if has_ts else None,
+            status=(row["status"] if has_status else None) or "applied",
+            **{k: row[k] for k in optional},
+        )
+        for row in rows
+    ]
 
 
 def _parse_ts(value: Any) -> datetime | None:

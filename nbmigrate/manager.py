@@ -231,7 +231,7 @@ class MigrationManager:
                         retry = version_key(m.version) in failed
                         report.steps.append(await self._apply(m, run_id, i, len(todo), replace=retry))
             if not todo:
-                report.message = "nothing to apply: the database is up to date"
+                report.message = plan.UP_TO_DATE
             return report
 
     async def down(

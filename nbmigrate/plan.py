@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from .errors import BlockedByFailure, OutOfOrderError, PlanError, UnknownVersion
 from .model import AppliedRecord, Migration, MigrationStatus, State, version_key
 
+UP_TO_DATE = "nothing to apply: the database is up to date"
+
 
 @dataclass(frozen=True)
 class Reversal:

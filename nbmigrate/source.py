@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -55,24 +56,29 @@ def discover(directory: Path) -> list[Migration]:
         raise InvalidMigrationSet([SourceError(directory, "is not a directory")])
     problems: list[SourceError] = []
     found: list[Migration] = []
-    for path in sorted(directory.iterdir()):
-        if not looks_like_migration(path.name) or not path.is_file():
-            continue
-        match = FILE_RE.match(path.name)
+    # scandir knows which entries are files without a stat each: a listing of thousands stays cheap.
+    with os.scandir(directory) as entries:
+        names = sorted(e.name for e in entries if looks_like_migration(e.name) and e.is_file())
+    for filename in names:
+        match = FILE_RE.match(filename)
         if match is None:
-            problems.append(SourceError(path, _name_problem(path.name)))
+            problems.append(SourceError(directory / filename, _name_problem(filename)))
             continue
         version, name, ext = match["version"], match["name"], match["ext"]
         if not VERSION_RE.match(version):
             problems.append(
-                SourceError(path, f"version {version!r} must have at least 3 digits ({version.zfill(3)})")
+                SourceError(
+                    directory / filename,
+                    f"version {version!r} must have at least 3 digits ({version.zfill(3)})",
+                )
             )
             continue
         if not NAME_RE.match(name):
-            problems.append(SourceError(path, f"name {name!r} may use only lowercase letters, digits and _"))
+            problem = f"name {name!r} may use only lowercase letters, digits and _"
+            problems.append(SourceError(directory / filename, problem))
             continue
         cls = SqlFileMigration if ext == "sql" else PythonFileMigration
-        found.append(cls(path, version, name))
+        found.append(cls(directory, filename, version, name))
     problems += duplicate_problems(found)
     if problems:
         raise InvalidMigrationSet(problems)
@@ -129,17 +135,25 @@ def check_registered(migration: Migration) -> Migration:
 class FileMigration(Migration):
     """A migration read from a file; its contents are loaded on first use."""
 
-    def __init__(self, path: Path, version: str, name: str) -> None:
+    def __init__(self, directory: Path, filename: str, version: str, name: str) -> None:
         super().__init__(version=version, name=name, description="")
-        self.path = path
+        self.directory = directory
+        self.filename = filename
+        self._path: Path | None = None
         self._data: bytes | None = None
         self._checksum: str | None = None
         self._loaded = False
 
+    @property  # type: ignore[override]
+    def path(self) -> Path:
+        """Built on first use: listing thousands of files makes no Path objects."""
+        if self._path is None:
+            self._path = self.directory / self.filename
+        return self._path
+
     def read(self) -> bytes:
         """The file's bytes, read once: what runs is what the checksum describes."""
         if self._data is None:
-            assert self.path is not None
             self._data = self.path.read_bytes()
         return self._data
 
@@ -168,7 +182,6 @@ class SqlFileMigration(FileMigration):
     kind = "sql"
 
     def _load(self) -> None:
-        assert self.path is not None
         try:
             text = self.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -208,7 +221,6 @@ class PythonFileMigration(FileMigration):
     kind = "python"
 
     def _load(self) -> None:
-        assert self.path is not None
         # Under `nbmigrate.`, so a migration's `logging.getLogger(__name__)` lines show with -v.
         module = _import(self.path, f"nbmigrate.migrations.{self.path.stem}", self.read())
         classes = [
@@ -233,7 +245,6 @@ class PythonFileMigration(FileMigration):
         self.transactional = bool(getattr(self.target, "transactional", True))
 
     def _from_class(self, cls: type[Migration]) -> Migration:
-        assert self.path is not None
         _check_methods(cls, self.path)
         try:
             obj = cls()
@@ -249,7 +260,6 @@ class PythonFileMigration(FileMigration):
         return obj
 
     def _from_functions(self, module: ModuleType) -> Any:
-        assert self.path is not None
         _check_callable(getattr(module, "up", None), "up", self.path, required=True)
         _check_callable(getattr(module, "down", None), "down", self.path, required=False)
         self.description = (inspect.getdoc(module) or "").strip()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import abc
-import getpass
 import os
-import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -89,6 +87,9 @@ class Backend(abc.ABC):
 
 def current_user() -> str:
     """`user@host`: who ran a command, for the ledger and for lock holders."""
+    import getpass  # with socket, only when something is written: keeps start-up short
+    import socket
+
     try:
         user = getpass.getuser()
     except Exception:  # no login name in some containers
