@@ -75,8 +75,8 @@ def _read_only_answer(settings: config.Settings, ns: argparse.Namespace) -> rend
         return None
     if ns.command == "status":
         return snapshot.status(settings)
-    if ns.command == "up":
-        return snapshot.nothing_to_apply(settings, ns.version, dry_run=ns.dry_run)
+    if ns.command == "up" and not ns.dry_run:  # a dry run reports the (empty) schema change
+        return snapshot.nothing_to_apply(settings, ns.version)
     return None
 
 

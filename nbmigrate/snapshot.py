@@ -67,10 +67,10 @@ def status(settings: Settings) -> StatusReport | None:
     return StatusReport(settings.url.masked, str(settings.directory), migrations)
 
 
-def nothing_to_apply(settings: Settings, target: str | None, *, dry_run: bool = False) -> RunReport | None:
+def nothing_to_apply(settings: Settings, target: str | None) -> RunReport | None:
     """The report of an `up` that has nothing to do, or None when the engine must run it.
 
-    Every migration file recorded as applied and no failed row: then `plan.to_apply` has
+    Every migration file (up to `target`) recorded as applied and no failed row: then `plan.to_apply` has
     nothing to choose. Only versions are compared, so a no-op stays cheap on thousands of
     migrations; anything else (a failed row, a pending file, an unknown target, a missing
     directory) goes to the engine, which says what to do about it under the lock.
@@ -82,8 +82,13 @@ def nothing_to_apply(settings: Settings, target: str | None, *, dry_run: bool = 
         return None
     applied = {version_key(version) for version, _ in rows}
     available = {version_key(m.version) for m in discover(settings.directory)}
-    if not available.issubset(applied) or (not available and not settings.directory.exists()):
+    if not available and not settings.directory.exists():
         return None
-    if target is not None and version_key(target) not in applied:
+    if target is not None:
+        limit = version_key(target)
+        if limit not in applied | available:
+            return None
+        available = {key for key in available if key <= limit}
+    if not available.issubset(applied):
         return None
-    return RunReport("up", settings.url.masked, dry_run=dry_run, message=plan.UP_TO_DATE)
+    return RunReport("up", settings.url.masked, message=plan.UP_TO_DATE)

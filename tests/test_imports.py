@@ -54,7 +54,7 @@ def test_import_nbmigrate_pulls_in_no_notebook_or_postgres_library(tmp_path: Pat
     assert r.returncode == 0, r.stderr
     loaded = top_level(json.loads(r.stdout))
     assert "nbmigrate" in loaded
-    for name in (*NOTEBOOK_ONLY, "asyncpg"):
+    for name in (*NOTEBOOK_ONLY, "asyncpg", "asyncio"):  # names load on first use
         assert name not in loaded, f"`import nbmigrate` imported {name}"
 
 
@@ -68,6 +68,23 @@ def test_cli_on_sqlite_imports_neither_ipython_nor_asyncpg(tmp_path: Path) -> No
         assert code == 0, argv
         for name in (*NOTEBOOK_ONLY, "asyncpg"):
             assert name not in loaded, f"`nbmigrate {' '.join(argv)}` imported {name}"
+
+
+def test_status_and_a_noop_up_on_sqlite_start_no_event_loop(tmp_path: Path) -> None:
+    """What every application start runs stays free of asyncio; real work still gets the engine."""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    sql_migration(migrations, "001", "first", "CREATE TABLE first (id INTEGER);", "DROP TABLE first;")
+    common = ("--db", f"sqlite:///{tmp_path / 'app.db'}", "--dir", str(migrations))
+    code, loaded = run_main(tmp_path, *common, "up")
+    assert code == 0 and {"asyncio", "aiosqlite"} <= loaded
+    for argv in (["status"], ["status", "--json"], ["up"], ["up", "001", "--json"]):
+        code, loaded = run_main(tmp_path, *common, *argv)
+        assert code == 0, argv
+        assert not {"asyncio", "aiosqlite"} & loaded, f"`nbmigrate {' '.join(argv)}` started the engine"
+    sql_migration(migrations, "002", "second", "CREATE TABLE second (id INTEGER);")
+    code, loaded = run_main(tmp_path, *common, "up")
+    assert code == 0 and {"asyncio", "aiosqlite"} <= loaded
 
 
 def test_python_m_nbmigrate_status_importtime(tmp_path: Path) -> None:
