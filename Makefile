@@ -40,8 +40,11 @@ lint: $(VENV)/.installed-dev
 stress: $(VENV)/.installed-dev
 	NBMIGRATE_STRESS=1 timeout --signal=INT --kill-after=60 45m $(PY) -m pytest -q -m "stress or reliability" tests
 
+# Every scenario at N = 10, 100, 1000; then no-op and status up to 10,000 migrations (is
+# their cost flat?); then the 1,000,000-row data migration. About 30 minutes.
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py
+	$(PY) bench/run.py --sizes 10,10000 --scenarios noop,status --tools nbmigrate,floor-sqlite3,floor-aiosqlite,yoyo --repeat 3
 	$(PY) bench/data_migration.py --rows 1000000
 
 clean:
