@@ -43,8 +43,10 @@ stress: $(VENV)/.installed-dev
 # Every scenario at N = 10, 100, 1000; then no-op and status up to 10,000 migrations (is
 # their cost flat?); then the 1,000,000-row data migration. About 30 minutes.
 bench: $(VENV)/.installed-dev
-	$(PY) bench/run.py
-	$(PY) bench/run.py --sizes 10,10000 --scenarios noop,status --tools nbmigrate,floor-sqlite3,floor-aiosqlite,yoyo --repeat 3
+	mkdir -p build
+	$(PY) bench/run.py --markdown build/bench.md
+	$(PY) bench/run.py --sizes 10,10000 --scenarios noop,status --tools nbmigrate,floor-sqlite3,floor-aiosqlite,yoyo \
+		--repeat 3 --markdown build/bench-10000.md
 	$(PY) bench/data_migration.py --rows 1000000
 
 clean:

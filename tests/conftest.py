@@ -217,6 +217,19 @@ def sql_migration(
     return write(directory, f"migration_{version}_{name}.sql", f"{header}-- up\n{up}\n-- down\n{down}\n")
 
 
+def seed_era_database(path: Path) -> Path:
+    """A SQLite file as the seed system left it: its 3-column `_migrations`, 001 applied."""
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(
+            "CREATE TABLE _migrations (version TEXT PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);"
+            "CREATE TABLE alpha (id INTEGER PRIMARY KEY, label TEXT);"
+            "INSERT INTO _migrations (version, name, applied_at) VALUES "
+            "('001', 'create_alpha', '2024-03-01 10:00:00');"
+        )
+    return path
+
+
 def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from nbmigrate.errors import (
     UnknownVersion,
 )
 from nbmigrate.model import Migration
-from tests.conftest import sql_migration, write
+from tests.conftest import seed_era_database, sql_migration, write
 from tests.conftest import user_tables as tables
 from tests.conftest import with_manager as run
 
@@ -459,15 +459,7 @@ def test_cancelling_a_run_rolls_back_the_migration_in_flight(db_url: str, migrat
 
 
 def test_seed_era_ledger_is_adopted_without_losing_rows(tmp_path: Path, migrations_dir: Path) -> None:
-    path = tmp_path / "seed.db"
-    with sqlite3.connect(path) as conn:
-        conn.executescript(
-            "CREATE TABLE _migrations (version TEXT PRIMARY KEY, name TEXT NOT NULL, "
-            "applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);"
-            "CREATE TABLE alpha (id INTEGER PRIMARY KEY, label TEXT);"
-            "INSERT INTO _migrations (version, name, applied_at) VALUES "
-            "('001', 'create_alpha', '2024-03-01 10:00:00');"
-        )
+    path = seed_era_database(tmp_path / "seed.db")
     url = f"sqlite:///{path}"
     three_tables(migrations_dir)
     status = run(url, migrations_dir, lambda m: m.status())

@@ -14,7 +14,7 @@ import pytest
 
 from nbmigrate import config, render, snapshot
 from nbmigrate.errors import BlockedByFailure, InvalidMigrationSet
-from tests.conftest import run_cli, sql_migration, with_manager
+from tests.conftest import run_cli, seed_era_database, sql_migration, with_manager
 
 
 def settings(url: str, directory: Path, **options: object) -> config.Settings:
@@ -40,18 +40,23 @@ def three(directory: Path) -> None:
         sql_migration(directory, f"00{i}", f"create_{name}", f"CREATE TABLE {name} (id INTEGER);", f"DROP TABLE {name};")
 
 
-def test_status_matches_the_engine_in_every_state(sqlite_url: str, migrations_dir: Path) -> None:
-    three(migrations_dir)
+def fail_non_transactional(url: str, directory: Path, version: str) -> None:
+    """Add migration VERSION, not transactional, and run `up` into its failure: a `failed` row."""
     sql_migration(
-        migrations_dir,
-        "004",
+        directory,
+        version,
         "broken",
         "CREATE TABLE delta (id INTEGER);\nINSERT INTO no_such_table VALUES (1);",
         "DROP TABLE delta;",
         header="-- nbmigrate: transactional=false\n",
     )
     with pytest.raises(Exception, match="no_such_table"):
-        engine_up(sqlite_url, migrations_dir)
+        engine_up(url, directory)
+
+
+def test_status_matches_the_engine_in_every_state(sqlite_url: str, migrations_dir: Path) -> None:
+    three(migrations_dir)
+    fail_non_transactional(sqlite_url, migrations_dir, "004")
     # 001 changed, 002 gone, 003 applied, 004 failed, 005 pending, 000 out of order.
     (migrations_dir / "migration_001_create_alpha.sql").write_text("-- up\nCREATE TABLE alpha (id TEXT);\n")
     (migrations_dir / "migration_002_create_beta.sql").unlink()
@@ -73,14 +78,7 @@ def test_status_matches_the_engine_in_every_state(sqlite_url: str, migrations_di
 
 
 def test_status_of_a_seed_era_ledger_reads_it_as_it_is(tmp_path: Path, migrations_dir: Path) -> None:
-    path = tmp_path / "seed.db"
-    with sqlite3.connect(path) as conn:
-        conn.executescript(
-            "CREATE TABLE _migrations (version TEXT PRIMARY KEY, name TEXT NOT NULL, "
-            "applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);"
-            "INSERT INTO _migrations (version, name, applied_at) VALUES ('001', 'create_alpha', '2024-03-01 10:00:00');"
-        )
-    url = f"sqlite:///{path}"
+    url = f"sqlite:///{seed_era_database(tmp_path / 'seed.db')}"
     three(migrations_dir)
     report = snapshot.status(settings(url, migrations_dir))
     assert report is not None
@@ -115,15 +113,7 @@ def test_nothing_to_apply_only_when_every_file_is_applied(sqlite_url: str, migra
 
 
 def test_a_failed_migration_goes_to_the_engine(sqlite_url: str, migrations_dir: Path) -> None:
-    sql_migration(
-        migrations_dir,
-        "001",
-        "broken",
-        "INSERT INTO no_such_table VALUES (1);",
-        header="-- nbmigrate: transactional=false\n",
-    )
-    with pytest.raises(Exception, match="no_such_table"):
-        engine_up(sqlite_url, migrations_dir)
+    fail_non_transactional(sqlite_url, migrations_dir, "001")
     assert snapshot.nothing_to_apply(settings(sqlite_url, migrations_dir), None) is None
     with pytest.raises(BlockedByFailure):
         engine_up(sqlite_url, migrations_dir)
