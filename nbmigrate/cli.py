@@ -81,8 +81,7 @@ def _read_only_answer(settings: config.Settings, ns: argparse.Namespace) -> rend
 
 
 def _manager(settings: config.Settings, ns: argparse.Namespace) -> MigrationManager:
-    """The engine, with logging set up; it brings asyncio and the database driver, so it is
-    imported only by the commands that need it."""
+    """The engine, with logging set up; imported only here, as it brings asyncio and a driver."""
     import logging
 
     from .database import Database

@@ -22,11 +22,11 @@ _BUSY_SECONDS = 1.0  # a writer holding the file: let the engine do the waiting
 
 
 def _read(path: Path, query: str, *, adopted: bool) -> list[sqlite3.Row] | None:
-    """The rows of a query on the ledger of the SQLite file at `path`, or None when they
-    cannot be read here; no ledger table reads as no rows.
+    """A query's rows from the ledger of the SQLite file at `path`; None when not readable here.
 
-    `adopted`: also None unless both of nbmigrate's tables exist with every column, that is,
-    unless `up` would have nothing to create or alter.
+    No ledger table reads as no rows. `adopted`: also None unless both of nbmigrate's
+    tables exist with every column, that is, unless `up` would have nothing to create or
+    alter.
     """
     if not path.is_file():
         return None  # the engine creates it (or reports the folder is missing)
@@ -70,10 +70,11 @@ def status(settings: Settings) -> StatusReport | None:
 def nothing_to_apply(settings: Settings, target: str | None) -> RunReport | None:
     """The report of an `up` that has nothing to do, or None when the engine must run it.
 
-    Every migration file (up to `target`) recorded as applied and no failed row: then `plan.to_apply` has
-    nothing to choose. Only versions are compared, so a no-op stays cheap on thousands of
-    migrations; anything else (a failed row, a pending file, an unknown target, a missing
-    directory) goes to the engine, which says what to do about it under the lock.
+    Every migration file (up to `target`) recorded as applied and no failed row: then
+    `plan.to_apply` has nothing to choose. Only versions are compared, so a no-op stays
+    cheap on thousands of migrations; anything else (a failed row, a pending file, an
+    unknown target, a missing directory) goes to the engine, which says what to do about
+    it under the lock.
     """
     if settings.url.path is None:
         return None
