@@ -161,3 +161,23 @@ def test_a_database_held_by_a_writer_goes_to_the_engine(sqlite_url: str, migrati
         writer.execute("ROLLBACK")
         writer.close()
     assert snapshot.nothing_to_apply(settings(sqlite_url, migrations_dir), None) is not None
+
+
+def test_a_wal_database_is_read_at_its_last_commit(sqlite_url: str, migrations_dir: Path) -> None:
+    """An application may put its file in WAL mode; a writer's open transaction is not seen."""
+    three(migrations_dir)
+    engine_up(sqlite_url, migrations_dir)
+    writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        assert writer.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("DELETE FROM _migrations WHERE version = '003'")
+        report = snapshot.status(settings(sqlite_url, migrations_dir))
+        assert report is not None and [m.state.value for m in report.migrations] == ["applied"] * 3
+        assert snapshot.nothing_to_apply(settings(sqlite_url, migrations_dir), None) is not None
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+    assert snapshot.nothing_to_apply(settings(sqlite_url, migrations_dir), None) is None  # 003 pending now
+    report = snapshot.status(settings(sqlite_url, migrations_dir))
+    assert report is not None and report.migrations[-1].state.value == "pending"
