@@ -75,6 +75,12 @@ def test_interrupted_run_resumes_after_the_last_finished_batch(db_url: str) -> N
         db = await _filled(db_url)
         calls = 0
 
+        def touch_all(params: Any) -> Any:
+            """The same resumable job each time; only how a row's parameters are made differs."""
+            return update_in_batches(
+                db, "items", _touch(db), params=params, batch_size=100, checkpoint="touch", progress=False
+            )
+
         def failing_params(row: Any) -> tuple[int]:
             nonlocal calls
             calls += 1
@@ -83,37 +89,13 @@ def test_interrupted_run_resumes_after_the_last_finished_batch(db_url: str) -> N
             return (row["id"],)
 
         with pytest.raises(RuntimeError, match="power cut"):
-            await update_in_batches(
-                db,
-                "items",
-                _touch(db),
-                params=failing_params,
-                batch_size=100,
-                checkpoint="touch",
-                progress=False,
-            )
+            await touch_all(failing_params)
         assert await db.fetch_val("SELECT count(*) FROM items WHERE touched = 1") == 1_000
-        result = await update_in_batches(
-            db,
-            "items",
-            _touch(db),
-            params=lambda r: (r["id"],),
-            batch_size=100,
-            checkpoint="touch",
-            progress=False,
-        )
+        result = await touch_all(lambda r: (r["id"],))
         assert result.resumed_from == 3_000 and result.rows == ROWS - 1_000
         assert await db.fetch_val("SELECT count(*) FROM items WHERE touched = 1") == ROWS
         # Finished jobs leave no checkpoint: running again starts from the beginning.
-        again = await update_in_batches(
-            db,
-            "items",
-            _touch(db),
-            params=lambda r: (r["id"],),
-            batch_size=100,
-            checkpoint="touch",
-            progress=False,
-        )
+        again = await touch_all(lambda r: (r["id"],))
         assert again.resumed_from is None and again.rows == ROWS
         await db.disconnect()
 

@@ -131,14 +131,7 @@ class Finished:
 def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Finished:
     """Run `python -m nbmigrate ARGS` to the end."""
     t0 = time.perf_counter()
-    proc = spawn(*args, env=env)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        err += f"\n[harness: killed after {timeout}s]"
-    return Finished(args, proc.returncode, out, err, time.perf_counter() - t0)
+    return finish(spawn(*args, env=env), args, t0, timeout)
 
 
 def main(*args: str) -> Finished:
