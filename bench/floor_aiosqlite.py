@@ -40,9 +40,7 @@ async def main(db: str, directory: str, mode: str) -> int:
                 if mode == "up":
                     for statement in up:
                         await conn.execute(statement)
-                    await conn.execute(
-                        "INSERT INTO _migrations VALUES (?, ?, ?)", (version, name, now())
-                    )
+                    await conn.execute("INSERT INTO _migrations VALUES (?, ?, ?)", (version, name, now()))
                 else:
                     for statement in down:
                         await conn.execute(statement)

@@ -17,9 +17,7 @@ from datetime import datetime, timezone
 FILE_RE = re.compile(r"migration_(\d+)_([a-z0-9_]+)\.sql")
 MARKER_RE = re.compile(r"^--[ \t]*(up|down)[ \t]*$", re.MULTILINE | re.IGNORECASE)
 USAGE = "usage: floor_sqlite3.py DB_FILE MIGRATIONS_DIR up|status|down-all"
-LEDGER = (
-    "CREATE TABLE IF NOT EXISTS _migrations (version TEXT PRIMARY KEY, name TEXT, applied_at TEXT)"
-)
+LEDGER = "CREATE TABLE IF NOT EXISTS _migrations (version TEXT PRIMARY KEY, name TEXT, applied_at TEXT)"
 
 
 def _statements(sql: str) -> list[str]:

@@ -329,15 +329,11 @@ def measure_size(
         order = [t for t in tools if (n, t) not in results.errors]
         rng.shuffle(order)
         kind = (
-            "warm-up (untimed)"
-            if rep < args.warmup
-            else f"repetition {rep - args.warmup + 1}/{args.repeat}"
+            "warm-up (untimed)" if rep < args.warmup else f"repetition {rep - args.warmup + 1}/{args.repeat}"
         )
         log(f"N={n}: {kind}: {', '.join(order) or '(no runner left)'}")
         for tool in order:
-            run_sequence(
-                tool, n, cmds[tool], scenarios, prepared, rep >= args.warmup, results, args.timeout
-            )
+            run_sequence(tool, n, cmds[tool], scenarios, prepared, rep >= args.warmup, results, args.timeout)
             if (n, tool) in results.errors:
                 log(f"  {tool} error: {results.errors[(n, tool)]}")
     db = WORK / "db" / "nbmigrate.db"
@@ -388,9 +384,7 @@ def importtime(argv: list[str], timeout: float) -> tuple[dict[str, int], str | N
                 continue  # the header line
     if proc.returncode != 0:
         lines = [
-            line
-            for line in proc.stderr.splitlines()
-            if line.strip() and not line.startswith("import time:")
+            line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("import time:")
         ]
         return self_us, f"exit {proc.returncode}: {lines[-1] if lines else ''}"
     return self_us, None
@@ -414,9 +408,7 @@ def import_cost(count: int, rng: random.Random, timeout: float) -> dict:
                 out["errors"][key] = error
             else:
                 times[key].append(seconds)
-    out["medians"] = {
-        k: statistics.median(v) for k, v in times.items() if v and k not in out["errors"]
-    }
+    out["medians"] = {k: statistics.median(v) for k, v in times.items() if v and k not in out["errors"]}
     base, imp = (out["medians"].get(k) for k in list(probes)[:2])
     out["cost"] = imp - base if base is not None and imp is not None else None
 
@@ -465,8 +457,7 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     for r in [header, ["-" * w for w in widths], *rows]:
         lines.append(
             "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
             ).rstrip()
         )
     return "\n".join(lines)
@@ -532,9 +523,7 @@ def import_targets(imports: dict | None) -> list[tuple[str, str, str]]:
     if imports is None or imports["heavy_error"]:
         out.append(("n/a", label, "not measured"))
     else:
-        out.append(
-            (verdict(not imports["heavy"]), label, ", ".join(imports["heavy"]) or "none imported")
-        )
+        out.append((verdict(not imports["heavy"]), label, ", ".join(imports["heavy"]) or "none imported"))
     return out
 
 
@@ -690,9 +679,7 @@ def main() -> int:
         help="numbers of migrations (default 10,100,1000)",
     )
     parser.add_argument("--repeat", type=int, default=5, help="timed repetitions (default 5)")
-    parser.add_argument(
-        "--warmup", type=int, default=1, help="untimed repetitions first, per N (default 1)"
-    )
+    parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions first, per N (default 1)")
     parser.add_argument(
         "--tools", type=csv(str, TOOLS), default=TOOLS, help=f"runners (default {','.join(TOOLS)})"
     )

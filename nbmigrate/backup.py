@@ -172,4 +172,3 @@ def _copy(source: Path, target: Path) -> None:
     with closing(sqlite3.connect(source, timeout=_BUSY_SECONDS)) as src:
         with closing(sqlite3.connect(target, timeout=_BUSY_SECONDS)) as dst:
             src.backup(dst)
-

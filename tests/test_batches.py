@@ -152,8 +152,9 @@ def test_the_example_data_migration_backfills_contacts(sqlite_url: str) -> None:
 def test_backfill_updates_each_matching_row_once_by_key_ranges(db_url: str) -> None:
     async def main() -> None:
         db = await _filled(db_url)
-        result = await backfill(db, "items", "touched = touched + 1", where="phone IS NOT NULL",
-                                batch_size=500, progress=False)
+        result = await backfill(
+            db, "items", "touched = touched + 1", where="phone IS NOT NULL", batch_size=500, progress=False
+        )
         with_phone = ROWS - ROWS // 4
         assert (result.rows, result.batches) == (with_phone, -(-with_phone // 500))
         counts = await db.fetch_all("SELECT touched, count(*) FROM items GROUP BY touched ORDER BY touched")

@@ -37,7 +37,9 @@ def test_readme_starts_with_the_two_commands() -> None:
 def test_makefile_targets_named_in_the_readme_exist() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     for target in re.findall(r"make (\w+)", README):
-        assert re.search(rf"^{target}:", makefile, re.M), f"README names `make {target}`, the Makefile lacks it"
+        assert re.search(rf"^{target}:", makefile, re.M), (
+            f"README names `make {target}`, the Makefile lacks it"
+        )
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -92,7 +92,9 @@ def test_a_failing_cell_stops_the_run_names_the_cell_and_still_writes_the_copy(t
 
     assert result.returncode == 1, result.stdout + result.stderr
     [line] = result.stderr.splitlines()
-    found = re.fullmatch(r"runbook 04_recovery_runbook\.ipynb FAILED at cell (\d+) \(In \[(\d+)\]\) (.*)", line)
+    found = re.fullmatch(
+        r"runbook 04_recovery_runbook\.ipynb FAILED at cell (\d+) \(In \[(\d+)\]\) (.*)", line
+    )
     assert found, line
     assert found[3].startswith("`%migrate up`: rolled back; nothing of it was kept; executed copy: ")
     [copy] = executed_copies(notebook.parent)
@@ -101,7 +103,9 @@ def test_a_failing_cell_stops_the_run_names_the_cell_and_still_writes_the_copy(t
     assert failed.source == "%migrate up" and failed.execution_count == int(found[2])
     assert [o.ename for o in failed.outputs if o.output_type == "error"] == ["CellFailure"]
     later = nb.cells[int(found[1]) :]
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in later if c.cell_type == "code")
+    assert all(
+        not c.get("outputs") and c.get("execution_count") is None for c in later if c.cell_type == "code"
+    )
     assert nb.metadata["nbmigrate_runbook"]["outcome"].startswith(f"cell {found[1]}")
 
 

@@ -37,7 +37,9 @@ def engine_up(url: str, directory: Path, **options: object) -> object:
 
 def three(directory: Path) -> None:
     for i, name in enumerate(("alpha", "beta", "gamma"), start=1):
-        sql_migration(directory, f"00{i}", f"create_{name}", f"CREATE TABLE {name} (id INTEGER);", f"DROP TABLE {name};")
+        sql_migration(
+            directory, f"00{i}", f"create_{name}", f"CREATE TABLE {name} (id INTEGER);", f"DROP TABLE {name};"
+        )
 
 
 def fail_non_transactional(url: str, directory: Path, version: str) -> None:
@@ -74,7 +76,9 @@ def test_status_matches_the_engine_in_every_state(sqlite_url: str, migrations_di
         ("005", "pending"),
     ]
     assert render.to_text(report) == engine_status_text(sqlite_url, migrations_dir)
-    assert render.to_json(report) == run_cli("--db", sqlite_url, "--dir", str(migrations_dir), "status", "--json").stdout.rstrip("\n")
+    assert render.to_json(report) == run_cli(
+        "--db", sqlite_url, "--dir", str(migrations_dir), "status", "--json"
+    ).stdout.rstrip("\n")
 
 
 def test_status_of_a_seed_era_ledger_reads_it_as_it_is(tmp_path: Path, migrations_dir: Path) -> None:
@@ -88,7 +92,9 @@ def test_status_of_a_seed_era_ledger_reads_it_as_it_is(tmp_path: Path, migration
     assert snapshot.nothing_to_apply(settings(url, migrations_dir), None) is None
 
 
-def test_status_leaves_a_database_that_does_not_exist_to_the_engine(tmp_path: Path, migrations_dir: Path) -> None:
+def test_status_leaves_a_database_that_does_not_exist_to_the_engine(
+    tmp_path: Path, migrations_dir: Path
+) -> None:
     three(migrations_dir)
     url = f"sqlite:///{tmp_path / 'new.db'}"
     assert snapshot.status(settings(url, migrations_dir)) is None
