@@ -9,33 +9,53 @@ the engine runs the command as usual, under the lock.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
-from . import plan
+from . import plan, readcache
 from .config import Settings
 from .ledger import ADDED_COLUMNS, LEDGER, LOG, READ_LEDGER, records_from_rows
-from .model import RunReport, StatusReport, version_key
-from .source import discover
+from .model import Migration, RunReport, StatusReport, version_key
+from .readcache import LedgerRows, LedgerSummary
+from .source import FileMigration, discover, migration_file_names
 
 _BUSY_SECONDS = 1.0  # a writer holding the file: let the engine do the waiting
 
 
-def _read(path: Path, query: str, *, adopted: bool) -> list[sqlite3.Row] | None:
-    """A query's rows from the ledger of the SQLite file at `path`; None when not readable here.
+def _ledger(path: Path, *, rows: bool) -> tuple[LedgerSummary, LedgerRows | None] | None:
+    """The ledger of the SQLite file at `path` (its rows only if asked); None when not readable here.
 
-    No ledger table reads as no rows. `adopted`: also None unless both of nbmigrate's
-    tables exist with every column, that is, unless `up` would have nothing to create or
-    alter.
+    Answered from the cache when the file is in a state seen before; otherwise read with
+    sqlite3 and remembered, provided no commit happened while it was read.
     """
     if not path.is_file():
         return None  # the engine creates it (or reports the folder is missing)
+    state = readcache.database_state(path)
+    if state is not None:
+        if rows:
+            cached = readcache.load_rows(path, state)
+            if cached is not None:
+                return cached
+        else:
+            summary = readcache.load_summary(path, state)
+            if summary is not None:
+                return summary, None
+    read = _read(path)
+    if read is None:
+        return None
+    if state is not None and readcache.database_state(path) == state:
+        readcache.store_ledger(path, state, *read)
+    return read
+
+
+def _read(path: Path) -> tuple[LedgerSummary, LedgerRows] | None:
+    """nbmigrate's tables in the SQLite file at `path`, read in one transaction; None on any error."""
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=_BUSY_SECONDS)
     except sqlite3.Error:
         return None
     try:
-        conn.row_factory = sqlite3.Row
         conn.execute("BEGIN")  # one consistent snapshot for the checks and the rows
         tables = {
             row[0]
@@ -44,26 +64,32 @@ def _read(path: Path, query: str, *, adopted: bool) -> list[sqlite3.Row] | None:
             )
         }
         if LEDGER not in tables:
-            return None if adopted else []
-        if adopted:
-            columns = {row[1] for row in conn.execute(f"PRAGMA table_info({LEDGER})")}
-            if LOG not in tables or not columns.issuperset(ADDED_COLUMNS):
-                return None
-        return conn.execute(query).fetchall()
+            return LedgerSummary(present=False, adopted=False, versions=[]), LedgerRows([], [])
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({LEDGER})")]
+        adopted = LOG in tables and set(columns).issuperset(ADDED_COLUMNS)
+        cursor = conn.execute(READ_LEDGER)
+        names = [d[0] for d in cursor.description]
+        values = [list(row) for row in cursor.fetchall()]
     except sqlite3.Error:
         return None
     finally:
         conn.close()
+    version = names.index("version")
+    status = names.index("status") if "status" in names else None
+    versions = [(str(r[version]), (r[status] if status is not None else None) or "applied") for r in values]
+    return LedgerSummary(present=True, adopted=adopted, versions=versions), LedgerRows(names, values)
 
 
 def status(settings: Settings) -> StatusReport | None:
     """What `status` reports, or None to let the engine answer."""
     if settings.url.path is None:
         return None
-    rows = _read(settings.url.path, READ_LEDGER, adopted=False)
-    if rows is None:
+    ledger = _ledger(settings.url.path, rows=True)
+    if ledger is None or ledger[1] is None:
         return None
-    migrations = plan.statuses(discover(settings.directory), records_from_rows(rows))
+    available = discover(settings.directory)
+    _recall_checksums(settings.directory, available)
+    migrations = plan.statuses(available, records_from_rows(ledger[1].as_mappings()))
     return StatusReport(settings.url.masked, str(settings.directory), migrations)
 
 
@@ -78,11 +104,14 @@ def nothing_to_apply(settings: Settings, target: str | None) -> RunReport | None
     """
     if settings.url.path is None:
         return None
-    rows = _read(settings.url.path, f"SELECT version, status FROM {LEDGER}", adopted=True)
-    if rows is None or any(status != "applied" for _, status in rows):
+    ledger = _ledger(settings.url.path, rows=False)
+    if ledger is None:
         return None
-    applied = {version_key(version) for version, _ in rows}
-    available = {version_key(m.version) for m in discover(settings.directory)}
+    summary = ledger[0]
+    if not summary.adopted or any(status != "applied" for _, status in summary.versions):
+        return None
+    applied = {version_key(version) for version, _ in summary.versions}
+    available = {version_key(f.version) for f in migration_file_names(settings.directory)}
     if not available and not settings.directory.exists():
         return None
     if target is not None:
@@ -93,3 +122,31 @@ def nothing_to_apply(settings: Settings, target: str | None) -> RunReport | None
     if not available.issubset(applied):
         return None
     return RunReport("up", settings.url.masked, message=plan.UP_TO_DATE)
+
+
+def _recall_checksums(directory: Path, migrations: list[Migration]) -> None:
+    """Give each file its cached checksum where its stat is unchanged; remember the ones computed."""
+    cache = readcache.Checksums(directory)
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        for m in migrations:
+            if not isinstance(m, FileMigration):
+                continue
+            try:
+                st = os.stat(m.filename, dir_fd=fd)
+            except OSError:
+                continue  # gone since the listing: reading it reports that
+            known = cache.get(m.filename, st)
+            if known is not None:
+                m.recall_checksum(known)
+            else:
+                try:
+                    cache.put(m.filename, st, m.checksum)
+                except OSError:
+                    continue
+    finally:
+        os.close(fd)
+    cache.save({m.filename for m in migrations if isinstance(m, FileMigration)})

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import InvalidMigrationSet, SourceError
 from .model import NAME_RE, VERSION_RE, Migration, version_key
@@ -48,14 +48,26 @@ def looks_like_migration(filename: str) -> bool:
     return lower.startswith("migration") or lower[:1].isdigit()
 
 
-def discover(directory: Path) -> list[Migration]:
-    """Every migration file in `directory`, sorted by version; raise on bad names or duplicates."""
+class MigrationFileName(NamedTuple):
+    """A migration file's name, taken apart."""
+
+    filename: str
+    version: str
+    name: str
+    ext: str
+
+
+def migration_file_names(directory: Path) -> list[MigrationFileName]:
+    """Every migration file's name in `directory`, by version; raise on bad names or duplicates.
+
+    Only the listing is read: a no-op `up` on thousands of files needs nothing more.
+    """
     if not directory.exists():
         return []
     if not directory.is_dir():
         raise InvalidMigrationSet([SourceError(directory, "is not a directory")])
     problems: list[SourceError] = []
-    found: list[Migration] = []
+    found: dict[int, MigrationFileName] = {}
     # scandir knows which entries are files without a stat each: a listing of thousands stays cheap.
     with os.scandir(directory) as entries:
         names = sorted(e.name for e in entries if looks_like_migration(e.name) and e.is_file())
@@ -64,25 +76,27 @@ def discover(directory: Path) -> list[Migration]:
         if match is None:
             problems.append(SourceError(directory / filename, _name_problem(filename)))
             continue
-        version, name, ext = match["version"], match["name"], match["ext"]
+        version, name, ext = match.group("version", "name", "ext")
         if not VERSION_RE.match(version):
-            problems.append(
-                SourceError(
-                    directory / filename,
-                    f"version {version!r} must have at least 3 digits ({version.zfill(3)})",
-                )
-            )
-            continue
-        if not NAME_RE.match(name):
+            problem = f"version {version!r} must have at least 3 digits ({version.zfill(3)})"
+            problems.append(SourceError(directory / filename, problem))
+        elif not NAME_RE.match(name):
             problem = f"name {name!r} may use only lowercase letters, digits and _"
             problems.append(SourceError(directory / filename, problem))
-            continue
-        cls = SqlFileMigration if ext == "sql" else PythonFileMigration
-        found.append(cls(directory, filename, version, name))
-    problems += duplicate_problems(found)
+        elif (first := found.get(version_key(version))) is not None:
+            problem = f"duplicate version {version}: also used by {first.filename}"
+            problems.append(SourceError(directory / filename, problem))
+        else:
+            found[version_key(version)] = MigrationFileName(filename, version, name, ext)
     if problems:
         raise InvalidMigrationSet(problems)
-    return sorted(found, key=lambda m: version_key(m.version))
+    return [found[key] for key in sorted(found)]
+
+
+def discover(directory: Path) -> list[Migration]:
+    """Every migration file in `directory`, sorted by version; raise on bad names or duplicates."""
+    kinds = {"sql": SqlFileMigration, "py": PythonFileMigration}
+    return [kinds[f.ext](directory, f.filename, f.version, f.name) for f in migration_file_names(directory)]
 
 
 def duplicate_problems(migrations: Iterable[Migration]) -> list[SourceError]:
@@ -163,6 +177,11 @@ class FileMigration(Migration):
         if self._checksum is None:
             self._checksum = checksum_bytes(self.read())
         return self._checksum
+
+    def recall_checksum(self, checksum: str) -> None:
+        """Use a checksum known for this file's unchanged content (readcache.py) instead of reading it."""
+        if self._data is None:
+            self._checksum = checksum
 
     def load(self) -> None:
         if not self._loaded:

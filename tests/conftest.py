@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing
@@ -29,7 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("NBMIGRATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("NBMIGRATE_REQUIRE_POSTGRES") == "1"
 
+CACHE_VARIABLE = "NBMIGRATE_CACHE_DIR"  # readcache.py's entries: one private directory per session
+
 _pg_state: dict[str, str | None] = {}
+
+
+def child_env(drop: tuple[str, ...] = ("NBMIGRATE_",)) -> dict[str, str]:
+    """os.environ for a child process, without nbmigrate's settings; the session's cache stays."""
+    return {k: v for k, v in os.environ.items() if k == CACHE_VARIABLE or not k.startswith(drop)}
 
 
 def postgres_problem() -> str | None:
@@ -234,7 +243,7 @@ def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m nbmigrate ARGS` in a real subprocess."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NBMIGRATE_")}
+    full_env = child_env()
     full_env["PYTHONPATH"] = str(ROOT)
     full_env.update(env or {})
     return subprocess.run(
@@ -250,9 +259,12 @@ def run_cli(
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for name in sorted(_pg_all):
         _drop_pg_database(name)
+    shutil.rmtree(os.environ[CACHE_VARIABLE], ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Never the user's own cache: every run starts empty, and workers and children share it.
+    os.environ[CACHE_VARIABLE] = tempfile.mkdtemp(prefix="nbmigrate-test-cache-")
     config.addinivalue_line("markers", "postgres: needs a PostgreSQL server")
     config.addinivalue_line("markers", "stress: long-running stress test (make stress)")
     config.addinivalue_line("markers", "browser: needs headless Chromium")

@@ -17,7 +17,7 @@ import pytest
 from nbmigrate import MigrationManager, connect
 from tests.browser import serve
 from tests.browser.serve import page, require_chromium, voila
-from tests.conftest import ROOT
+from tests.conftest import ROOT, child_env
 
 
 def applied_versions(db: Path) -> list[str]:
@@ -44,7 +44,7 @@ def test_apply_revert_question_and_dry_run_in_chromium(tmp_path: Path) -> None:
     # Voilà runs the kernel in the notebook's folder: relative paths keep the picture short.
     source = "%load_ext nbmigrate\n%migrate connect sqlite:///app.db --dir migrations\ndash = %migrate dashboard\ndash"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), notebook)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NBMIGRATE_", "JUPYTER_"))}
+    env = child_env(("NBMIGRATE_", "JUPYTER_"))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["IPYTHONDIR"] = str(tmp_path / ".ipython")
     env["JUPYTER_CONFIG_DIR"] = str(tmp_path / ".jupyter")

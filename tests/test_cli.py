@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -25,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.conftest import ROOT, query, run_cli, sql_migration, write
+from tests.conftest import ROOT, child_env, query, run_cli, sql_migration, write
 
 LEDGER_TABLES = ("_migrations", "_migrations_log")
 SECRET = "s3cret"
@@ -1128,7 +1127,7 @@ async def down(db):
 def interrupt_up(p: Project, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """Start `up`, wait until the slow migration is under way, send SIGINT, wait."""
     started = tmp_path / "started"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NBMIGRATE_")}
+    env = child_env()
     env.update(PYTHONPATH=str(ROOT), NBM_TEST_STARTED=str(started))
     proc = subprocess.Popen(
         [sys.executable, "-m", "nbmigrate", "--db", p.url, "--dir", str(p.dir), "up"],

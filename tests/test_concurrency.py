@@ -7,7 +7,6 @@ holder killed with SIGKILL leaves no lock behind. Real processes, real databases
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, query, run_cli, sql_migration, write
+from tests.conftest import ROOT, child_env, query, run_cli, sql_migration, write
 
 PROCESSES = 6
 MIGRATIONS = 40
@@ -29,7 +28,7 @@ def explain(r: subprocess.CompletedProcess[str]) -> str:
 
 def start(url: str, directory: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """`python -m nbmigrate --db URL --dir DIR ARGS` in the background."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NBMIGRATE_")}
+    full_env = child_env()
     full_env["PYTHONPATH"] = str(ROOT)
     full_env.update(env or {})
     return subprocess.Popen(

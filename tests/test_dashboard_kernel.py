@@ -11,7 +11,7 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tests.conftest import ROOT, sql_migration
+from tests.conftest import ROOT, child_env, sql_migration
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -67,7 +67,7 @@ def cells(url: str, directory: Path) -> list[str]:
 
 def run_cells(tmp_path: Path, url: str, directory: Path) -> list[Any]:
     nb = new_notebook(cells=[new_code_cell(c) for c in cells(url, directory)])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NBMIGRATE_")}
+    env = child_env()
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["IPYTHONDIR"] = str(tmp_path / ".ipython")
     client = NotebookClient(

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, sql_migration
+from tests.conftest import ROOT, child_env, sql_migration
 
 PACKAGE = ROOT / "nbmigrate"
 NOTEBOOK_ONLY = ("IPython", "ipywidgets", "ipykernel", "traitlets")
@@ -22,7 +21,7 @@ NOTEBOOK_ONLY = ("IPython", "ipywidgets", "ipykernel", "traitlets")
 
 def python(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """A fresh interpreter with ARGS, nbmigrate importable, no NBMIGRATE_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NBMIGRATE_")}
+    env = child_env()
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120

@@ -18,7 +18,7 @@ from nbclient.exceptions import CellExecutionError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, child_env
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -61,7 +61,7 @@ def notebook(*sources: str) -> NotebookNode:
 
 def kernel_env(tmp_path: Path) -> dict[str, str]:
     """This checkout, a private IPython dir, and the database and migrations in tmp_path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NBMIGRATE_")}
+    env = child_env()
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["IPYTHONDIR"] = str(tmp_path / ".ipython")
     env["NBMIGRATE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'kernel.db'}"

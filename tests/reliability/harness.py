@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.conftest import child_env
+
 ROOT = Path(__file__).resolve().parents[2]
 STRESS = os.environ.get("NBMIGRATE_STRESS") == "1"
 PG_ADMIN_URL = os.environ.get("NBMIGRATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -94,7 +96,7 @@ def write_workload(directory: Path, steps: int = 10, rows: int = 6000) -> dict[s
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NBMIGRATE_")}
+    env = child_env()
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra or {})
     return env
