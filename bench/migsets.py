@@ -8,7 +8,8 @@ from pathlib import Path
 # Bump when the generated files change, so stale sets under bench/.work/ are rebuilt.
 FORMAT = "2"
 
-SQL_TOOLS = ("nbmigrate", "floor-sqlite3", "floor-aiosqlite")  # share one set of .sql files
+# These share one set of .sql files.
+SQL_TOOLS = ("nbmigrate", "nbmigrate-nocache", "floor-sqlite3", "floor-aiosqlite")
 
 
 def width(n: int) -> int:
