@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # NbMigrateError, or a surprise: one line either way, --debug for more
         return _fail(exc, ns, EXIT_FAILURE)
     try:
-        print(render.to_json(result) if ns.json else render.to_text(result))
+        if isinstance(result, str):  # already rendered (snapshot.status_output)
+            print(result)
+        else:
+            print(render.to_json(result) if ns.json else render.to_text(result))
     except BrokenPipeError:  # `nbmigrate status | head`
         sys.stderr.close()
     if isinstance(result, ValidationReport) and not result.ok:
@@ -69,12 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
-def _read_only_answer(settings: config.Settings, ns: argparse.Namespace) -> render.Result | None:
-    """`status`, and an `up` with nothing to apply, on a SQLite file: no event loop needed."""
+def _read_only_answer(settings: config.Settings, ns: argparse.Namespace) -> render.Result | str | None:
+    """`status` (as printed), and an `up` with nothing to apply, on a SQLite file: no event loop needed."""
     if settings.url.scheme != "sqlite":
         return None
     if ns.command == "status":
-        return snapshot.status(settings)
+        return snapshot.status_output(settings, as_json=ns.json)
     if ns.command == "up" and not ns.dry_run:  # a dry run reports the (empty) schema change
         return snapshot.nothing_to_apply(settings, ns.version)
     return None

@@ -13,6 +13,9 @@ recognised from outside, cheaply and exactly:
   been left alone for a couple of seconds (a change within one timestamp tick could
   otherwise keep all four).
 
+`status`'s printed output is a function of those two inputs, the settings and the code
+(named by its modules' sizes and mtimes), so it is stored too and printed again as it was.
+
 Entries live under `$NBMIGRATE_CACHE_DIR` (default `$XDG_CACHE_HOME/nbmigrate`, else
 `~/.cache/nbmigrate`; an empty value turns the cache off), one file per database and one
 per migrations directory, named by a hash of the absolute path. A missing, stale, damaged
@@ -223,3 +226,62 @@ class Checksums:
             return
         files = {name: value for name, value in self._known.items() if name in present}
         _write(self._entry, [{"format": FORMAT, "files": files}])
+
+
+# -- the whole output of `status` ---------------------------------------------------------
+
+
+def listing_state(directory: Path) -> str | None:
+    """What names every entry of `directory` and its content: names and stats, hashed.
+
+    None when the directory cannot be listed, or when an entry changed too recently for its
+    stat to be trusted (see `Checksums.put`).
+    """
+    settled_before = time.time_ns() - SETTLED_NS
+    lines = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                st = entry.stat()
+                if st.st_mtime_ns > settled_before or st.st_ctime_ns > settled_before:
+                    return None
+                lines.append(
+                    f"{entry.name}\0{st.st_mode}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+                )
+    except OSError:
+        return None
+    lines.sort()
+    return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def code_state(package: Path = Path(__file__).parent) -> str:
+    """What names the code that computes and renders the answers: every module's size and mtime."""
+    digest = hashlib.sha256(str(FORMAT).encode())
+    with os.scandir(package) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.endswith(".py"):
+                st = entry.stat()
+                digest.update(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def load_output(path: Path, kind: str, key: str) -> str | None:
+    """The output stored for the database at `path` under exactly `key`, or None."""
+    entry = _entry(kind, path)
+    if entry is None:
+        return None
+    try:
+        with open(entry, encoding="utf-8") as f:
+            stored = json.load(f)
+        if stored.get("key") == key and isinstance(stored.get("output"), str):
+            return str(stored["output"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def store_output(path: Path, kind: str, key: str, output: str) -> None:
+    """Remember the output computed for the database at `path` from the inputs named by `key`."""
+    entry = _entry(kind, path)
+    if entry is not None:
+        _write(entry, [{"key": key, "output": output}])

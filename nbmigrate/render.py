@@ -55,17 +55,14 @@ def plural(count: int, noun: str) -> str:
 
 def when(value: datetime | None) -> str:
     """A readable UTC time, to the second."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    return value.isoformat(" ", "seconds")[:19] if value else ""  # half strftime's cost, per status row
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """A plain-text table with aligned columns."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines)
+    widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)  # one format for every row: status lists thousands
+    return "\n".join(line.format(*row).rstrip() for row in [headers, *rows])
 
 
 # -- plain text -----------------------------------------------------------------------

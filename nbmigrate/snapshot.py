@@ -9,11 +9,12 @@ the engine runs the command as usual, under the lock.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from pathlib import Path
 
-from . import plan, readcache
+from . import plan, readcache, render
 from .config import Settings
 from .ledger import ADDED_COLUMNS, LEDGER, LOG, READ_LEDGER, records_from_rows
 from .model import Migration, RunReport, StatusReport, version_key
@@ -91,6 +92,41 @@ def status(settings: Settings) -> StatusReport | None:
     _recall_checksums(settings.directory, available)
     migrations = plan.statuses(available, records_from_rows(ledger[1].as_mappings()))
     return StatusReport(settings.url.masked, str(settings.directory), migrations)
+
+
+def status_output(settings: Settings, *, as_json: bool) -> str | None:
+    """`status` as printed, or None to let the engine answer.
+
+    The output is a function of the ledger, the migration files, the settings and the code;
+    when none of them changed since it was last computed (readcache.py names each one
+    exactly), it is printed again without being recomputed.
+    """
+    path = settings.url.path
+    if path is None:
+        return None
+    kind = "status-json" if as_json else "status-text"
+    key = _status_key(path, settings, kind)
+    if key is not None and (output := readcache.load_output(path, kind, key)) is not None:
+        return output
+    report = status(settings)
+    if report is None:
+        return None
+    output = render.to_json(report) if as_json else render.to_text(report)
+    if key is not None and _status_key(path, settings, kind) == key:  # nothing changed while computing
+        readcache.store_output(path, kind, key, output)
+    return output
+
+
+def _status_key(path: Path, settings: Settings, kind: str) -> str | None:
+    """What names every input of `status`'s output; None when one cannot be named (or no cache)."""
+    if readcache.cache_directory() is None:
+        return None
+    database = readcache.database_state(path)
+    files = readcache.listing_state(settings.directory)
+    if database is None or files is None:
+        return None
+    parts = (kind, settings.url.masked, str(settings.directory), database, files, readcache.code_state())
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def nothing_to_apply(settings: Settings, target: str | None) -> RunReport | None:

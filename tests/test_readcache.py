@@ -283,3 +283,82 @@ def test_a_ledger_value_json_cannot_hold_is_not_cached(
     s = settings(sqlite_url, migrations_dir)
     assert snapshot.nothing_to_apply(s, None) is not None
     assert entries(cache, "ledger") == [] and not list(cache.glob(".*.tmp"))
+
+
+def test_status_output_is_printed_again_while_no_input_changed(
+    sqlite_url: str, migrations_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    applied(sqlite_url, migrations_dir)
+    s = settings(sqlite_url, migrations_dir)
+    first = snapshot.status_output(s, as_json=False)
+    assert first == render.to_text(snapshot.status(s))  # type: ignore[arg-type]
+    assert list(cache.glob("status-*.json")) == []  # the files are new: not trusted yet
+
+    monkeypatch.setattr(readcache, "SETTLED_NS", 0)
+    assert snapshot.status_output(s, as_json=False) == first
+    [entry] = cache.glob("status-text-*.json")
+    stored = json.loads(entry.read_text())
+    assert stored["output"] == first
+    # What is stored under the current key is what is printed: the proof it is not recomputed.
+    entry.write_text(json.dumps({"key": stored["key"], "output": "planted"}))
+    assert snapshot.status_output(s, as_json=False) == "planted"
+    assert snapshot.status_output(s, as_json=True) == render.to_json(snapshot.status(s))  # type: ignore[arg-type]
+
+
+def file_edited_in_place(directory: Path) -> None:
+    path = directory / "migration_002_step_2.sql"
+    before = path.stat()
+    path.write_text(path.read_text().replace("t2", "x2"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size and mtime
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda url, d: execute(url, "UPDATE _migrations SET applied_at = '2000-01-01 00:00:00.000000'"),
+        lambda url, d: file_edited_in_place(d),
+        lambda url, d: (d / "migration_003_step_3.sql").unlink(),
+        lambda url, d: (d / "migration_003_step_3.sql").rename(d / "migration_004_step_3.sql"),
+        lambda url, d: sql_migration(d, "005", "later", "CREATE TABLE later (id INTEGER);"),
+        lambda url, d: (d / "migration_notes.sql").write_text("-- a misnamed file: status refuses the set"),
+    ],
+    ids=["ledger row", "file edited", "file removed", "file renamed", "file added", "stray file"],
+)
+def test_status_output_follows_every_change(
+    sqlite_url: str, migrations_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, change: object
+) -> None:
+    applied(sqlite_url, migrations_dir)
+    monkeypatch.setattr(readcache, "SETTLED_NS", 0)
+    s = settings(sqlite_url, migrations_dir)
+    for as_json in (False, True):
+        snapshot.status_output(s, as_json=as_json)
+        assert snapshot.status_output(s, as_json=as_json) is not None  # stored, then printed again
+    change(sqlite_url, migrations_dir)  # type: ignore[operator]
+    for as_json in (False, True):
+        args = ("--db", sqlite_url, "--dir", str(migrations_dir), "status", *(["--json"] if as_json else []))
+        engine = run_cli(*args, env={readcache.CACHE_DIR_VARIABLE: ""})
+        try:
+            mine = snapshot.status_output(s, as_json=as_json)
+        except Exception as exc:  # a stray file: both refuse the set
+            assert engine.returncode != 0 and str(exc).splitlines()[0] in engine.stderr
+            continue
+        assert mine == engine.stdout.rstrip("\n")
+
+
+def test_the_code_is_part_of_the_key(tmp_path: Path) -> None:
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / "render.py").write_text("WIDTH = 1\n")
+    before = readcache.code_state(package)
+    assert readcache.code_state(package) == before
+    (package / "render.py").write_text("WIDTH = 22\n")
+    assert readcache.code_state(package) != before
+
+
+def test_a_recent_file_keeps_status_from_being_remembered(tmp_path: Path, migrations_dir: Path) -> None:
+    sql_migration(migrations_dir, "001", "new", "CREATE TABLE t (id INTEGER);")
+    assert readcache.listing_state(migrations_dir) is None
+    for path in migrations_dir.iterdir():
+        age(path)
+    assert readcache.listing_state(migrations_dir) is None  # the ctime is still now
+    assert readcache.listing_state(tmp_path / "absent") is None
