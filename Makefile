@@ -45,7 +45,7 @@ stress: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	mkdir -p build
 	$(PY) bench/run.py --markdown build/bench.md
-	$(PY) bench/run.py --sizes 10,10000 --scenarios noop,status --tools nbmigrate,floor-sqlite3,floor-aiosqlite,yoyo \
+	$(PY) bench/run.py --sizes 10,10000 --scenarios noop,status --tools nbmigrate,nbmigrate-nocache,floor-sqlite3,floor-aiosqlite,yoyo \
 		--repeat 3 --markdown build/bench-10000.md
 	$(PY) bench/data_migration.py --rows 1000000
 

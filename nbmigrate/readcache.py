@@ -199,6 +199,10 @@ class Checksums:
         except (OSError, ValueError, AttributeError):
             pass
 
+    @property
+    def enabled(self) -> bool:
+        return self._entry is not None
+
     def get(self, filename: str, st: os.stat_result) -> str | None:
         """The checksum recorded for `filename` at exactly this stat."""
         known = self._known.get(filename)

@@ -4,7 +4,8 @@
 runs), only read the ledger. Answering them here keeps asyncio, aiosqlite and the lock out
 of the shell's most frequent commands. Whenever the answer is not certain (no file yet, a
 ledger still to adopt, a busy or damaged file, anything to apply) these return None and
-the engine runs the command as usual, under the lock.
+the engine runs the command as usual, under the lock. What they read, and `status`'s
+output, is remembered in readcache.py under keys that name every input exactly.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def _status_key(path: Path, settings: Settings, kind: str) -> str | None:
     if readcache.cache_directory() is None:
         return None
     database = readcache.database_state(path)
-    files = readcache.listing_state(settings.directory)
+    files = None if database is None else readcache.listing_state(settings.directory)
     if database is None or files is None:
         return None
     parts = (kind, settings.url.masked, str(settings.directory), database, files, readcache.code_state())
@@ -163,6 +164,8 @@ def nothing_to_apply(settings: Settings, target: str | None) -> RunReport | None
 def _recall_checksums(directory: Path, migrations: list[Migration]) -> None:
     """Give each file its cached checksum where its stat is unchanged; remember the ones computed."""
     cache = readcache.Checksums(directory)
+    if not cache.enabled:
+        return  # each file is read when its checksum is asked for, as before
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
