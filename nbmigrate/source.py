@@ -84,8 +84,7 @@ def migration_file_names(directory: Path) -> list[MigrationFileName]:
             problem = f"name {name!r} may use only lowercase letters, digits and _"
             problems.append(SourceError(directory / filename, problem))
         elif (first := found.get(version_key(version))) is not None:
-            problem = f"duplicate version {version}: also used by {first.filename}"
-            problems.append(SourceError(directory / filename, problem))
+            problems.append(SourceError(directory / filename, _duplicate(version, first.filename)))
         else:
             found[version_key(version)] = MigrationFileName(filename, version, name, ext)
     if problems:
@@ -109,7 +108,7 @@ def duplicate_problems(migrations: Iterable[Migration]) -> list[SourceError]:
             problems.append(
                 SourceError(
                     m.path or f"<registered {type(m).__name__}>",
-                    f"duplicate version {m.version}: also used by {_where(first)}",
+                    _duplicate(m.version, _where(first)),
                 )
             )
         else:
@@ -377,6 +376,10 @@ def _name_problem(filename: str) -> str:
         f"bad file name {filename!r}: expected migration_XXX_name.py or .sql "
         f"(XXX: at least 3 digits; name: lowercase letters, digits and _)"
     )
+
+
+def _duplicate(version: str, other: str) -> str:
+    return f"duplicate version {version}: also used by {other}"
 
 
 def _where(m: Migration) -> str:
