@@ -11,7 +11,7 @@ from typing import Any
 
 from . import config
 from .backends import backend_for
-from .backends.base import Backend, Params
+from .backends.base import Backend, Params, Statement
 from .config import DatabaseURL
 from .errors import NbMigrateError
 from .sqltext import is_transaction_control
@@ -36,6 +36,7 @@ class Database:
         self.url: DatabaseURL = url
         self.backend: Backend = backend_for(url)
         self._depth = 0
+        self._before_commit: list[Statement] = []
         self._connected = False
         self.trace: list[str] | None = None
         self.last_statement: str | None = None
@@ -152,17 +153,20 @@ class Database:
         if self._depth == 0:
             await backend.execute(backend.begin_sql)
             self._depth = 1
+            self._before_commit = []
             try:
                 yield self
             except BaseException as exc:
                 self._depth = 0
+                self._before_commit = []
                 if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
                     await self.backend.interrupt()  # stop a long statement now, not at its end
                 await self._rollback_quietly()
                 raise
             self._depth = 0
+            tail, self._before_commit = self._before_commit, []
             try:
-                await backend.execute("COMMIT")
+                await backend.execute_batch([*tail, ("COMMIT", None)])
             except BaseException:
                 await self._rollback_quietly()
                 raise
@@ -170,9 +174,11 @@ class Database:
         name = f"nbmigrate_sp{self._depth}"
         await backend.execute(f"SAVEPOINT {name}")
         self._depth += 1
+        queued = len(self._before_commit)
         try:
             yield self
         except BaseException:
+            del self._before_commit[queued:]
             await asyncio.shield(backend.execute(f"ROLLBACK TO SAVEPOINT {name}"))
             await backend.execute(f"RELEASE SAVEPOINT {name}")
             raise
@@ -180,6 +186,15 @@ class Database:
             await backend.execute(f"RELEASE SAVEPOINT {name}")
         finally:
             self._depth -= 1
+
+    def before_commit(self, *statements: Statement) -> None:
+        """Run `statements` at the end of the open transaction, in the round trip of its COMMIT.
+
+        A rollback (of the transaction, or of the savepoint they were queued in) drops them.
+        """
+        if not self._depth:
+            raise RuntimeError("before_commit() needs an open transaction")
+        self._before_commit.extend(statements)
 
     async def _rollback_quietly(self) -> None:
         # Shielded: a second Ctrl-C must not leave the transaction open.

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import __version__
-from .backends.base import Backend, current_user
+from .backends.base import Backend, Statement, current_user
 from .model import AppliedRecord, Event, Migration
 
 LEDGER = "_migrations"
@@ -109,6 +109,10 @@ class Ledger:
             return []
         return records_from_rows(await self.backend.fetch_all(READ_LEDGER))
 
+    async def write(self, *statements: Statement) -> None:
+        """Run ledger statements in order, in one round trip where the backend can."""
+        await self.backend.execute_batch(statements)
+
     async def record(
         self,
         migration: Migration,
@@ -120,9 +124,58 @@ class Ledger:
         replace: bool = False,
     ) -> None:
         """Write (or replace) the ledger row of one migration."""
-        if replace:  # a failed row being retried or marked; a fresh apply has none
-            await self.remove(migration.version)
-        await self.backend.execute(
+        await self.write(
+            *self.record_statements(
+                migration,
+                execution_ms=execution_ms,
+                status=status,
+                error=error,
+                statement=statement,
+                replace=replace,
+            )
+        )
+
+    async def remove(self, version: str) -> None:
+        await self.write(self.removal(version))
+
+    async def log(
+        self,
+        run_id: str,
+        action: str,
+        outcome: str,
+        *,
+        version: str | None = None,
+        name: str | None = None,
+        started_at: datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Append one event; its end time is now."""
+        await self.write(
+            self.event(
+                run_id, action, outcome, version=version, name=name, started_at=started_at, error=error
+            )
+        )
+
+    async def set_checksum(self, version: str, checksum: str | None) -> None:
+        await self.write(
+            (
+                self.backend.native_sql(f"UPDATE {LEDGER} SET checksum = ? WHERE version = ?"),
+                (checksum, version),
+            )
+        )
+
+    def record_statements(
+        self,
+        migration: Migration,
+        *,
+        execution_ms: float | None,
+        status: str = "applied",
+        error: str | None = None,
+        statement: str | None = None,
+        replace: bool = False,
+    ) -> list[Statement]:
+        """The statements that write (or replace) the ledger row of one migration."""
+        insert = (
             self.backend.native_sql(
                 f"INSERT INTO {LEDGER} (version, name, description, checksum, applied_at, "
                 "execution_ms, applied_by, status, error, statement) "
@@ -141,19 +194,14 @@ class Ledger:
                 statement,
             ),
         )
+        # A failed row being retried or marked is replaced; a fresh apply has none.
+        return [self.removal(migration.version), insert] if replace else [insert]
 
-    async def set_checksum(self, version: str, checksum: str | None) -> None:
-        await self.backend.execute(
-            self.backend.native_sql(f"UPDATE {LEDGER} SET checksum = ? WHERE version = ?"),
-            (checksum, version),
-        )
+    def removal(self, version: str) -> Statement:
+        """The statement that deletes one migration's ledger row."""
+        return self.backend.native_sql(f"DELETE FROM {LEDGER} WHERE version = ?"), (version,)
 
-    async def remove(self, version: str) -> None:
-        await self.backend.execute(
-            self.backend.native_sql(f"DELETE FROM {LEDGER} WHERE version = ?"), (version,)
-        )
-
-    async def log(
+    def event(
         self,
         run_id: str,
         action: str,
@@ -163,11 +211,11 @@ class Ledger:
         name: str | None = None,
         started_at: datetime | None = None,
         error: str | None = None,
-    ) -> None:
-        """Append one event; its end time is now."""
+    ) -> Statement:
+        """The statement that appends one event to the log; its end time is now."""
         finished = utcnow()
         started = started_at or finished
-        await self.backend.execute(
+        return (
             self.backend.native_sql(
                 f"INSERT INTO {LOG} (run_id, action, version, name, started_at, finished_at, "
                 "duration_ms, outcome, error, applied_by, nbmigrate_version) "

@@ -433,12 +433,12 @@ class MigrationManager:
                 async with self.db.transaction():
                     await self._call(m, "up")
                     ms = _ms(t0)
-                    await self._record_applied(m, ms, run_id, started, replace=replace)
+                    self._record_applied(m, ms, run_id, started, replace=replace)
             else:
                 await self._call(m, "up")
                 ms = _ms(t0)
                 async with self.db.transaction():
-                    await self._record_applied(m, ms, run_id, started, replace=replace)
+                    self._record_applied(m, ms, run_id, started, replace=replace)
         self._progress("done", m, "up", index, total)
         return StepResult(m.version, m.name, "up", "applied", duration_ms=ms)
 
@@ -450,23 +450,27 @@ class MigrationManager:
             if m.transactional:
                 async with self.db.transaction():
                     await self._call(m, "down")
-                    await self._record_reverted(m, run_id, started)
+                    self._record_reverted(m, run_id, started)
             else:
                 await self._call(m, "down")
                 async with self.db.transaction():
-                    await self._record_reverted(m, run_id, started)
+                    self._record_reverted(m, run_id, started)
         self._progress("done", m, "down", index, total)
         return StepResult(m.version, m.name, "down", "reverted", duration_ms=_ms(t0))
 
-    async def _record_applied(
+    def _record_applied(
         self, m: Migration, ms: float, run_id: str, started: datetime, *, replace: bool = False
     ) -> None:
-        await self.ledger.record(m, execution_ms=ms, replace=replace)
-        await self.ledger.log(run_id, "apply", "ok", version=m.version, name=m.name, started_at=started)
+        self.db.before_commit(
+            *self.ledger.record_statements(m, execution_ms=ms, replace=replace),
+            self.ledger.event(run_id, "apply", "ok", version=m.version, name=m.name, started_at=started),
+        )
 
-    async def _record_reverted(self, m: Migration, run_id: str, started: datetime) -> None:
-        await self.ledger.remove(m.version)
-        await self.ledger.log(run_id, "revert", "ok", version=m.version, name=m.name, started_at=started)
+    def _record_reverted(self, m: Migration, run_id: str, started: datetime) -> None:
+        self.db.before_commit(
+            self.ledger.removal(m.version),
+            self.ledger.event(run_id, "revert", "ok", version=m.version, name=m.name, started_at=started),
+        )
 
     async def _apply_atomically(self, report: RunReport, todo: list[Migration], run_id: str) -> None:
         """All pending migrations in one transaction: all or nothing."""
@@ -484,7 +488,7 @@ class MigrationManager:
                     t0 = time.perf_counter()
                     await self._call(m, "up")
                     ms = _ms(t0)
-                    await self._record_applied(m, ms, run_id, started)
+                    self._record_applied(m, ms, run_id, started)
                     report.steps.append(StepResult(m.version, m.name, "up", "applied", duration_ms=ms))
                     self._progress("done", m, "up", i, len(todo))
 
@@ -498,19 +502,17 @@ class MigrationManager:
             yield
         except _StepFailed as failure:
             failed = self.in_flight or failure.migration
-            if record:
-                await self._record_failure(run_id, failed, direction, started, failure)
-            else:
-                await self._log_quietly(run_id, failed, direction, started, "failed", failure.message)
-            raise MigrationFailed(
-                failed.version,
-                failed.name,
-                failed.path,
-                failure.statement,
-                failure.message,
-                direction,
-                rolled_back=failed.transactional or not record,
+            raise await self._failed(
+                failed, failure, run_id, direction, started, record
             ) from failure.original
+        except self.db.backend.error_types as exc:
+            # The step ran, but writing its ledger row or committing failed (disk full, a lock
+            # held past the busy timeout): name the migration, not just the database's words.
+            failed = self.in_flight or m
+            if failed is None:
+                raise
+            failure = _StepFailed(failed, exc, None, f"could not record or commit it: {exc}")
+            raise await self._failed(failed, failure, run_id, direction, started, record) from exc
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             flight = self.interrupted = self.in_flight
             if flight is not None and record and not flight.transactional and direction == "up":
@@ -525,6 +527,27 @@ class MigrationManager:
             raise
         finally:
             self.in_flight = None
+
+    async def _failed(
+        self, m: Migration, failure: _StepFailed, run_id: str, direction: str, started: datetime, record: bool
+    ) -> MigrationFailed:
+        """Record or log a failed step (never hiding it behind a second failure); the error to raise."""
+        if record:
+            try:
+                await self._record_failure(run_id, m, direction, started, failure)
+            except Exception as exc:  # the trouble that failed the step may stop the record too
+                logger.debug("could not record the failure: %s", exc)
+        else:
+            await self._log_quietly(run_id, m, direction, started, "failed", failure.message)
+        return MigrationFailed(
+            m.version,
+            m.name,
+            m.path,
+            failure.statement,
+            failure.message,
+            direction,
+            rolled_back=m.transactional or not record,
+        )
 
     async def _call(self, m: Migration, direction: str) -> None:
         """Run one migration step; turn any failure into _StepFailed with its statement."""

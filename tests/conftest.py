@@ -288,6 +288,20 @@ def query(url: str, sql: str) -> list[tuple[Any, ...]]:
     return asyncio.run(fetch())
 
 
+def with_db(url: str, body: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `body(database)` on a connection of its own, closed afterwards."""
+    from nbmigrate import connect
+
+    async def main() -> T:
+        db = await connect(url)
+        try:
+            return await body(db)
+        finally:
+            await db.disconnect()
+
+    return asyncio.run(main())
+
+
 def with_manager(url: str, directory: Path, body: Callable[[Any], Awaitable[T]], **options: Any) -> T:
     """Run `body(manager)` on a connection of its own, closed afterwards (another 'process')."""
     from nbmigrate import MigrationManager, connect

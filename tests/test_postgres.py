@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timezone
 from pathlib import Path
@@ -24,7 +24,7 @@ from nbmigrate.backends.postgres import connect_args, lock_key, rows_affected, t
 from nbmigrate.config import parse_url
 from nbmigrate.database import Database
 from nbmigrate.errors import ConnectionFailed, LockTimeout, MigrationFailed
-from tests.conftest import ROOT, run_cli, sql_migration, write
+from tests.conftest import ROOT, run_cli, sql_migration, with_db, write
 
 T = TypeVar("T")
 
@@ -33,17 +33,6 @@ T = TypeVar("T")
 def pg_url(request: pytest.FixtureRequest, make_db_url: Callable[[str], str]) -> str:
     """A fresh PostgreSQL database (the `[postgresql]` id lets `-k postgresql` pick these tests)."""
     return make_db_url(request.param)
-
-
-def with_db(url: str, body: Callable[[Database], Awaitable[T]]) -> T:
-    async def main() -> T:
-        db = await connect(url)
-        try:
-            return await body(db)
-        finally:
-            await db.disconnect()
-
-    return asyncio.run(main())
 
 
 def free_port() -> int:

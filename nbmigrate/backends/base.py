@@ -12,6 +12,7 @@ from ..config import DatabaseURL
 from ..model import TableInfo
 
 Params = Sequence[Any] | dict[str, Any] | None
+Statement = tuple[str, Params]
 
 
 class Backend(abc.ABC):
@@ -42,6 +43,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def execute(self, sql: str, params: Params = None) -> int:
         """Run one statement; return the number of rows it changed (0 when unknown)."""
+
+    async def execute_batch(self, statements: Sequence[Statement]) -> None:
+        """Run statements in order; backends that can send them in one round trip do."""
+        for sql, params in statements:
+            await self.execute(sql, params)
 
     @abc.abstractmethod
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
