@@ -113,55 +113,11 @@ class Ledger:
         """Run ledger statements in order, in one round trip where the backend can."""
         await self.backend.execute_batch(statements)
 
-    async def record(
-        self,
-        migration: Migration,
-        *,
-        execution_ms: float | None,
-        status: str = "applied",
-        error: str | None = None,
-        statement: str | None = None,
-        replace: bool = False,
-    ) -> None:
-        """Write (or replace) the ledger row of one migration."""
-        await self.write(
-            *self.record_statements(
-                migration,
-                execution_ms=execution_ms,
-                status=status,
-                error=error,
-                statement=statement,
-                replace=replace,
-            )
-        )
-
-    async def remove(self, version: str) -> None:
-        await self.write(self.removal(version))
-
-    async def log(
-        self,
-        run_id: str,
-        action: str,
-        outcome: str,
-        *,
-        version: str | None = None,
-        name: str | None = None,
-        started_at: datetime | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Append one event; its end time is now."""
-        await self.write(
-            self.event(
-                run_id, action, outcome, version=version, name=name, started_at=started_at, error=error
-            )
-        )
-
-    async def set_checksum(self, version: str, checksum: str | None) -> None:
-        await self.write(
-            (
-                self.backend.native_sql(f"UPDATE {LEDGER} SET checksum = ? WHERE version = ?"),
-                (checksum, version),
-            )
+    def checksum_update(self, version: str, checksum: str | None) -> Statement:
+        """The statement that records a new checksum for an applied migration."""
+        return self.backend.native_sql(f"UPDATE {LEDGER} SET checksum = ? WHERE version = ?"), (
+            checksum,
+            version,
         )
 
     def record_statements(

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import backup, config, plan, scaffold
+from .backends.base import Statement
 from .database import Database
 from .errors import (
     ConfigError,
@@ -293,9 +294,11 @@ class MigrationManager:
                 raise PlanError(f"migration {m.version} ({m.name}) is already applied")
             started = utcnow()
             async with self.db.transaction():
-                await self.ledger.record(m, execution_ms=None, replace=record is not None)
-                await self.ledger.log(
-                    run_id, "mark", "ok", version=m.version, name=m.name, started_at=started
+                await self.ledger.write(
+                    *self.ledger.record_statements(m, execution_ms=None, replace=record is not None),
+                    self.ledger.event(
+                        run_id, "mark", "ok", version=m.version, name=m.name, started_at=started
+                    ),
                 )
             note = "was failed; now recorded as applied" if record is not None else None
             step = StepResult(m.version, m.name, "up", "marked", note=note)
@@ -310,9 +313,11 @@ class MigrationManager:
                 raise UnknownVersion(version, "the ledger (it is not applied)")
             started = utcnow()
             async with self.db.transaction():
-                await self.ledger.remove(record.version)
-                await self.ledger.log(
-                    run_id, "unmark", "ok", version=record.version, name=record.name, started_at=started
+                await self.ledger.write(
+                    self.ledger.removal(record.version),
+                    self.ledger.event(
+                        run_id, "unmark", "ok", version=record.version, name=record.name, started_at=started
+                    ),
                 )
             step = StepResult(record.version, record.name, "down", "unmarked")
             return RunReport("unmark", self.db.display_url, [step])
@@ -327,8 +332,10 @@ class MigrationManager:
                     m = by_version.get(version_key(record.version))
                     if m is None or record.status != "applied" or record.checksum == m.checksum:
                         continue
-                    await self.ledger.set_checksum(record.version, m.checksum)
-                    await self.ledger.log(run_id, "repair", "ok", version=m.version, name=m.name)
+                    await self.ledger.write(
+                        self.ledger.checksum_update(record.version, m.checksum),
+                        self.ledger.event(run_id, "repair", "ok", version=m.version, name=m.name),
+                    )
                     note = "checksum recorded" if record.checksum is None else "checksum updated"
                     report.steps.append(StepResult(m.version, m.name, "up", "repaired", note=note))
             if not report.steps:
@@ -348,7 +355,7 @@ class MigrationManager:
             async with self.db.transaction():
                 dropped = await self.db.backend.drop_all()
                 await self.ledger.ensure()
-                await self.ledger.log(run_id, "reset", "ok", started_at=started)
+                await self.ledger.write(self.ledger.event(run_id, "reset", "ok", started_at=started))
             # Every object the ledger owns (tables, triggers, functions) is named _migrations*.
             user_objects = [d for d in dropped if not d.split(" ", 1)[1].startswith("_migrations")]
             return RunReport(
@@ -376,7 +383,9 @@ class MigrationManager:
             await backup.restore(db_file, chosen.path)
             async with self.db.transaction():
                 await self.ledger.ensure()
-                await self.ledger.log(run_id, "restore", "ok", name=chosen.path.name, started_at=started)
+                await self.ledger.write(
+                    self.ledger.event(run_id, "restore", "ok", name=chosen.path.name, started_at=started)
+                )
             backup.prune(db_file, self._backup_settings()[1], protect={saved.path, chosen.path})
         folder = backup.backup_dir(db_file)
         return BackupReport(self.db.display_url, folder, backup.list_backups(db_file), chosen, saved)
@@ -565,18 +574,19 @@ class MigrationManager:
         self, run_id: str, m: Migration, direction: str, started: datetime, failure: _StepFailed
     ) -> None:
         """In its own transaction, after the step's own work was rolled back."""
-        async with self.db.transaction():
-            if not m.transactional and direction == "up":
-                await self.ledger.record(
-                    m,
-                    execution_ms=None,
-                    status="failed",
-                    error=failure.message,
-                    statement=failure.statement,
-                    replace=True,
-                )
-            action = "apply" if direction == "up" else "revert"
-            await self.ledger.log(
+        statements: list[Statement] = []
+        if not m.transactional and direction == "up":
+            statements += self.ledger.record_statements(
+                m,
+                execution_ms=None,
+                status="failed",
+                error=failure.message,
+                statement=failure.statement,
+                replace=True,
+            )
+        action = "apply" if direction == "up" else "revert"
+        statements.append(
+            self.ledger.event(
                 run_id,
                 action,
                 "failed",
@@ -585,17 +595,19 @@ class MigrationManager:
                 started_at=started,
                 error=failure.message,
             )
+        )
+        async with self.db.transaction():
+            await self.ledger.write(*statements)
 
     async def _log_quietly(
         self, run_id: str, m: Migration, direction: str, started: datetime, outcome: str, error: str
     ) -> None:
         action = "apply" if direction == "up" else "revert"
         try:
-            await asyncio.shield(
-                self.ledger.log(
-                    run_id, action, outcome, version=m.version, name=m.name, started_at=started, error=error
-                )
+            event = self.ledger.event(
+                run_id, action, outcome, version=m.version, name=m.name, started_at=started, error=error
             )
+            await asyncio.shield(self.ledger.write(event))
         except Exception as exc:  # never hide the original problem behind a logging one
             logger.debug("could not log %s: %s", outcome, exc)
 
