@@ -84,7 +84,7 @@ class SQLiteBackend(Backend):
     async def execute_batch(self, statements: Sequence[Statement]) -> None:
         conn = self.conn
         # aiosqlite's queue to its worker thread (private, but behind every public method since
-        # 0.11): one hop for the ledger row and its log event instead of one per statement.
+        # 0.11): one hop for a step's ledger row, event-log row and COMMIT, not one each.
         submit = getattr(conn, "_execute", None)
         if submit is None:  # pragma: no cover - a future aiosqlite without it
             await super().execute_batch(statements)
