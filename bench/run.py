@@ -7,7 +7,8 @@
 #   floor-aiosqlite  bench/floor_aiosqlite.py: the same on aiosqlite; ratios are against it
 #   alembic, yoyo    anchors, installed in bench/.venv-anchors/ on first run
 # Each repetition runs every runner (in a shuffled order) through apply -> no-op -> status ->
-# rollback, checking the table count after each step, so a broken runner shows as an error.
+# rollback (then, for nbmigrate, `up --atomic` on a fresh file), checking the table count
+# after each step, so a broken runner shows as an error.
 #
 #   .venv/bin/python bench/run.py                       # sizes 10,100,1000, 5 repetitions
 #   .venv/bin/python bench/run.py --sizes 10 --repeat 2 --markdown bench/RESULTS.md
@@ -53,7 +54,10 @@ SCENARIOS = {
     "noop": "no-op (second up)",
     "status": "status",
     "rollback": "roll back all",
+    "atomic": "apply all --atomic (fresh DB)",
 }
+# A scenario only nbmigrate has, compared with the floor's own way of doing the same job.
+FLOOR_SCENARIO = {"atomic": "apply"}
 HEAVY = {"IPython", "ipywidgets", "asyncpg"}  # must stay out of the CLI's start-up
 TARGET_RATIO = 1.3  # nbmigrate apply/rollback vs floor-aiosqlite at the largest N
 TARGET_QUICK = 0.12  # seconds: nbmigrate no-op and status at the largest N
@@ -111,7 +115,13 @@ def commands(tool: str, set_dir: Path, db: str) -> dict[str, list[str]]:
     url = f"sqlite:///{db}"
     if tool in NBMIGRATE_TOOLS:
         base = [str(NBMIGRATE), "--db", url, "--dir", str(set_dir)]
-        up, status, down = ["up"], ["status"], ["down", "--all"]
+        return {
+            "apply": [*base, "up"],
+            "noop": [*base, "up"],
+            "status": [*base, "status"],
+            "rollback": [*base, "down", "--all"],
+            "atomic": [*base, "up", "--atomic"],
+        }
     elif tool.startswith("floor-"):
         base = [str(PY), str(BENCH / f"{tool.replace('-', '_')}.py"), db, str(set_dir)]
         up, status, down = ["up"], ["status"], ["down-all"]
@@ -290,7 +300,7 @@ def run_sequence(
     results: Results,
     timeout: float,
 ) -> None:
-    """One repetition of one runner: apply -> no-op -> status -> rollback, as selected."""
+    """One repetition of one runner: apply -> no-op -> status -> rollback -> atomic, as selected."""
     db = WORK / "db" / f"{tool}.db"
     steps: list[tuple[str, int]] = []
     if "apply" in scenarios or not prepared[tool]:
@@ -300,7 +310,11 @@ def run_sequence(
     steps += [(s, n) for s in ("noop", "status") if s in scenarios]
     if "rollback" in scenarios:
         steps.append(("rollback", 0))
+    if "atomic" in scenarios and "atomic" in cmds:
+        steps.append(("atomic", n))
     for step, expected in steps:
+        if step == "atomic":
+            remove_db(tool)  # like apply: every migration pending, on a fresh file
         seconds, error = run_process(cmds[step], timeout, tool)
         if error is None:
             found = user_tables(db)
@@ -312,7 +326,7 @@ def run_sequence(
             return
         if timed and step in scenarios:
             results.add(n, tool, step, seconds)
-        prepared[tool] = step != "rollback"
+        prepared[tool] = step not in ("rollback", "atomic")
 
 
 def measure_size(
@@ -443,7 +457,7 @@ def cell(results: Results, n: int, tool: str, scenario: str) -> str:
     value = results.median(n, tool, scenario)
     if value is None:
         return "-"
-    floor = results.median(n, FLOOR, scenario)
+    floor = results.median(n, FLOOR, FLOOR_SCENARIO.get(scenario, scenario))
     return f"{value:.3f} ({value / floor:.2f}x)" if floor else f"{value:.3f}"
 
 
@@ -501,6 +515,12 @@ def targets(results: Results, n: int) -> list[tuple[str, str, str]]:
                     f"{mine:.3f} s vs {floor:.3f} s = {mine / floor:.2f}x",
                 )
             )
+    label = f"N={n} {SCENARIOS['atomic']}: nbmigrate faster than {FLOOR}'s per-migration apply"
+    mine, floor = results.median(n, nb, "atomic"), results.median(n, FLOOR, "apply")
+    if mine is None or floor is None:
+        out.append(("n/a", label, "not measured"))
+    else:
+        out.append((verdict(mine < floor), label, f"{mine:.3f} s vs {floor:.3f} s = {mine / floor:.2f}x"))
     for s in ("noop", "status"):
         for tool in NBMIGRATE_TOOLS:  # with the read cache, and without (a fresh machine)
             mine, yoyo = results.median(n, tool, s), results.median(n, "yoyo", s)
@@ -600,6 +620,9 @@ def report(
     method = (
         f"medians of {args.repeat} interleaved repetitions (after {args.warmup} "
         f"warm-up), whole processes timed with perf_counter; ratio = median / {FLOOR}"
+        + "".join(
+            f" ({SCENARIOS[k]}: / its {SCENARIOS[v]})" for k, v in FLOOR_SCENARIO.items() if k in scenarios
+        )
     )
     width = max(len(k) for k, _ in facts)
     print("\n".join(f"{k + ':':{width + 1}} {v}" for k, v in facts))
