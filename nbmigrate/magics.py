@@ -179,8 +179,8 @@ class NbMigrate(Magics):
         return {"completions": completions, "suppress": bool(completions), "matched_fragment": token}
 
     def _candidates(self, words: list[str], token: str) -> list[str]:
-        if not words:
-            return list(commands.COMMANDS)
+        if not words:  # not `runbook`: it starts a kernel of its own, so %migrate refuses it
+            return [c for c in commands.COMMANDS if c not in commands.SHELL_ONLY]
         command = words[0]
         takes_version = (len(words) == 1 and command in VERSION_COMMANDS) or (
             command == "down" and words[-1] == "--to"

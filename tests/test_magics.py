@@ -445,9 +445,12 @@ def _complete(shell: InteractiveShell, line: str) -> list[str]:
 
 def test_completion_of_subcommands_and_versions(connected: InteractiveShell) -> None:
     _three(connected)
-    assert _complete(connected, "%migrate ") == sorted(commands.COMMANDS)
+    in_notebooks = [c for c in commands.COMMANDS if c not in commands.SHELL_ONLY]
+    assert "runbook" in commands.SHELL_ONLY and "runbook" not in in_notebooks
+    assert _complete(connected, "%migrate ") == sorted(in_notebooks)
     assert _complete(connected, "%migrate st") == ["status"]
-    assert _complete(connected, "%migrate re") == sorted(c for c in commands.COMMANDS if c.startswith("re"))
+    assert _complete(connected, "%migrate re") == sorted(c for c in in_notebooks if c.startswith("re"))
+    assert "runbook" not in _complete(connected, "%migrate run")
     for line in (
         "%migrate up ",
         "%migrate down --to ",
