@@ -66,6 +66,7 @@ TARGET_IMPORT = 0.060  # seconds that `import nbmigrate.cli` may add to start-up
 TARGET_N = 1000  # the N the ratio and speed targets are stated at
 FLAT_N = 10000  # no-op and status should be flat up to here ...
 TARGET_FLAT = 2.0  # ... costing at most this many times their cost at the smallest N
+TARGET_LINEAR = 1.5  # apply/rollback: cost per added migration, last interval of N vs the first
 
 
 # Children run without PYTHON* variables (PYTHONDONTWRITEBYTECODE would make every run
@@ -540,6 +541,31 @@ def targets(results: Results, n: int) -> list[tuple[str, str, str]]:
     return out
 
 
+def linearity(results: Results, sizes: list[int]) -> list[tuple[str, str, str]]:
+    """Apply and roll back cost linear in N: the cost of each added migration stays the same.
+
+    Compared between the first interval of sizes (e.g. 10 -> 100) and the last (100 -> 1000),
+    so the fixed cost of a process (start-up, backup, ledger) does not count.
+    """
+    if len(sizes) < 3:
+        return []
+    out = []
+    (a, b), (c, d) = sizes[:2], sizes[-2:]
+    for s in ("apply", "rollback"):
+        label = (
+            f"{SCENARIOS[s]}: nbmigrate cost linear in N (per added migration, N={c}->{d} "
+            f"at most {TARGET_LINEAR}x N={a}->{b})"
+        )
+        ta, tb, tc, td = (results.median(n, "nbmigrate", s) for n in (a, b, c, d))
+        if None in (ta, tb, tc, td):
+            out.append(("n/a", label, "not measured"))
+            continue
+        first, last = (tb - ta) / (b - a), (td - tc) / (d - c)
+        ok = first > 0 and last <= TARGET_LINEAR * first
+        out.append((verdict(ok), label, f"{first * 1000:.2f} ms then {last * 1000:.2f} ms per migration"))
+    return out
+
+
 def import_targets(imports: dict | None) -> list[tuple[str, str, str]]:
     """(status, target, measured) for the start-up targets."""
     out = []
@@ -658,7 +684,7 @@ def report(
         print("\nCLI start-up\n" + "\n".join(lines))
         md += ["## CLI start-up", ""] + [f"- {line}" for line in lines] + [""]
     checks = targets(results, TARGET_N) if TARGET_N in sizes else []
-    checks += import_targets(imports) + growth(results, sizes, tools)
+    checks += linearity(results, sizes) + import_targets(imports) + growth(results, sizes, tools)
     print("\nTargets")
     md += ["## Targets", "", "| | target | measured |", "|---|---|---|"]
     for status, label, measured in checks:
