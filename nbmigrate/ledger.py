@@ -115,10 +115,8 @@ class Ledger:
 
     def checksum_update(self, version: str, checksum: str | None) -> Statement:
         """The statement that records a new checksum for an applied migration."""
-        return self.backend.native_sql(f"UPDATE {LEDGER} SET checksum = ? WHERE version = ?"), (
-            checksum,
-            version,
-        )
+        sql = self.backend.native_sql(f"UPDATE {LEDGER} SET checksum = ? WHERE version = ?")
+        return sql, (checksum, version)
 
     def record_statements(
         self,

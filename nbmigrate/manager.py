@@ -515,12 +515,14 @@ class MigrationManager:
                 failed, failure, run_id, direction, started, record
             ) from failure.original
         except self.db.backend.error_types as exc:
-            # The step ran, but writing its ledger row or committing failed (disk full, a lock
-            # held past the busy timeout): name the migration, not just the database's words.
+            # Not one of its statements but the transaction around them: BEGIN, the ledger rows
+            # or COMMIT (a lock held past the busy timeout, a full disk). Name the migration.
             failed = self.in_flight or m
             if failed is None:
                 raise
-            failure = _StepFailed(failed, exc, None, f"could not record or commit it: {exc}")
+            failure = _StepFailed(
+                failed, exc, None, f"its transaction failed (begin, ledger or commit): {exc}"
+            )
             raise await self._failed(failed, failure, run_id, direction, started, record) from exc
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             flight = self.interrupted = self.in_flight

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from nbmigrate import Database
+from nbmigrate import Database, MigrationManager
 from nbmigrate.errors import MigrationFailed
+from nbmigrate.model import Progress
 from tests.conftest import query, sql_migration, with_db
 from tests.conftest import user_tables as tables
 from tests.conftest import with_manager as run
@@ -88,9 +91,41 @@ def test_a_ledger_write_that_fails_takes_the_migration_with_it(sqlite_url: str, 
     with pytest.raises(MigrationFailed) as info:
         run(sqlite_url, migrations_dir, lambda m: m.up())
     assert info.value.version == "002"
-    assert "could not record or commit it: ledger refuses" in str(info.value)
+    assert "its transaction failed (begin, ledger or commit): ledger refuses" in str(info.value)
     assert "rolled back" in str(info.value)
     assert tables(sqlite_url, migrations_dir) == {"first"}
     assert query(sqlite_url, "SELECT version, status FROM _migrations") == [("001", "applied")]
     last = query(sqlite_url, "SELECT version, outcome FROM _migrations_log ORDER BY id DESC LIMIT 1")
     assert last == [("002", "failed")]
+
+
+def test_a_write_lock_held_past_the_busy_timeout_names_the_migration(
+    sqlite_url: str, migrations_dir: Path
+) -> None:
+    """BEGIN itself can fail: the error still names the migration, and nothing of it is kept."""
+    sql_migration(migrations_dir, "001", "first", "CREATE TABLE first (id INTEGER);", "DROP TABLE first;")
+    path = sqlite_url[len("sqlite:///") :]
+    other = sqlite3.connect(path, isolation_level=None)
+
+    def hold_the_write_lock(p: Progress) -> None:  # after the ledger exists, before the step begins
+        if p.phase == "start":
+            other.execute("BEGIN IMMEDIATE")
+
+    async def main() -> None:
+        db = Database(sqlite_url)
+        db.backend.busy_timeout = 0.2  # type: ignore[attr-defined]
+        await db.connect()
+        try:
+            await MigrationManager(db, migrations_dir, on_progress=hold_the_write_lock, backups=False).up()
+        finally:
+            await db.disconnect()
+
+    try:
+        with pytest.raises(MigrationFailed) as info:
+            asyncio.run(main())
+    finally:
+        other.close()
+    assert info.value.version == "001"
+    assert "its transaction failed (begin, ledger or commit): database is locked" in str(info.value)
+    assert tables(sqlite_url, migrations_dir) == set()
+    assert query(sqlite_url, "SELECT version FROM _migrations") == []
