@@ -181,6 +181,24 @@ def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 30) 
         time.sleep(0.01)
 
 
+def up_in_flight(url: str, directory: Path, marker: Path, **env: str) -> subprocess.Popen[str]:
+    """Start `nbmigrate up` and return once its migration in flight has written `marker`.
+
+    The test migrations read NBMIGRATE_TEST_* variables (`env`: HOLD seconds, MODE ...).
+    """
+    proc = spawn(
+        "--db", url, "--dir", str(directory), "up",
+        env={"NBMIGRATE_TEST_MARKER": str(marker), **{f"NBMIGRATE_TEST_{k}": v for k, v in env.items()}},
+    )  # fmt: skip
+    try:
+        wait_for_file(marker, proc)
+    except BaseException:
+        kill(proc)
+        proc.communicate()
+        raise
+    return proc
+
+
 # -- PostgreSQL databases -------------------------------------------------------------
 
 

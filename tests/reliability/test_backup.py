@@ -287,12 +287,8 @@ def test_restore_takes_the_migration_lock(project: tuple[str, Path], tmp_path: P
     holder_dir.mkdir()
     (holder_dir / "migration_004_hold_the_lock.py").write_text(HOLDER, encoding="utf-8")
     marker = tmp_path / "in_flight"
-    proc = harness.spawn(
-        "--db", url, "--dir", str(holder_dir), "up",
-        env={"NBMIGRATE_TEST_MARKER": str(marker), "NBMIGRATE_TEST_HOLD": "30"},
-    )  # fmt: skip
+    proc = harness.up_in_flight(url, holder_dir, marker, HOLD="30")
     try:
-        harness.wait_for_file(marker, proc)
         blocked = _cli(url, directory, "--lock-timeout", "0.3", "restore")
     finally:
         harness.kill(proc)

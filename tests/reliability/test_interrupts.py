@@ -53,15 +53,7 @@ def test_sigint_rolls_back_the_migration_in_flight(
     sql_migration(directory, "001", "quick", "CREATE TABLE quick (id INTEGER);", "DROP TABLE quick;")
     (directory / "migration_002_slow.py").write_text(SLOW, encoding="utf-8")
     marker = tmp_path / "in_flight"
-    proc = harness.spawn(
-        "--db",
-        url,
-        "--dir",
-        str(directory),
-        "up",
-        env={"NBMIGRATE_TEST_MARKER": str(marker), "NBMIGRATE_TEST_MODE": mode},
-    )
-    harness.wait_for_file(marker, proc)
+    proc = harness.up_in_flight(url, directory, marker, MODE=mode)
     time.sleep(0.2)  # into the long part
     t0 = time.perf_counter()
     assert harness.kill(proc, signal.SIGINT)

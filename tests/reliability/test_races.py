@@ -76,15 +76,7 @@ def holder_dir(tmp_path: Path) -> Path:
 
 def _start_holder(url: str, directory: Path, tmp_path: Path, seconds: float) -> tuple[object, int]:
     marker = tmp_path / f"in_flight_{time.monotonic_ns()}"
-    proc = harness.spawn(
-        "--db",
-        url,
-        "--dir",
-        str(directory),
-        "up",
-        env={"NBMIGRATE_TEST_MARKER": str(marker), "NBMIGRATE_TEST_HOLD": str(seconds)},
-    )
-    harness.wait_for_file(marker, proc)
+    proc = harness.up_in_flight(url, directory, marker, HOLD=str(seconds))
     return proc, proc.pid
 
 
