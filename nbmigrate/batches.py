@@ -17,7 +17,10 @@ OFFSET, so each batch costs the same however deep into the table it is. Inside a
 transactional migration everything commits (or rolls back) with the migration. In a
 migration with `transactional = False`, each batch commits on its own together with a
 checkpoint, so a run that is interrupted resumes after the last finished batch and no
-row is updated twice.
+row is updated twice. A migration may run several jobs (phases) in turn: a finished one
+is marked done, so a resumed run skips it, and the checkpoints of a migration are cleared
+when it is recorded as applied (or reverted). Outside a migration, a finished job's
+checkpoint is cleared at once.
 """
 
 from __future__ import annotations
@@ -184,16 +187,22 @@ async def _drive(
     the last finished batch; `job` names the checkpoint."""
     started = time.perf_counter()
     resumable = not db.in_transaction
-    after = await _load_checkpoint(db, job) if resumable else None
+    checkpoint = _Checkpoint(db, job) if resumable else None
+    after = None
+    if checkpoint is not None:
+        after, done = await checkpoint.load()
+        if done:
+            logger.info("skipping %s: it finished in an earlier run of this migration", job)
+            return BatchResult(0, 0, after, time.perf_counter() - started)
     total = await _count(db, table, key, where, after)
     bar = _progress(total, table, progress)
     rows_done = count = 0
     try:
         async for last_key, rows, update in batches(after):
-            if resumable:
+            if checkpoint is not None:
                 async with db.transaction():
                     await update()
-                    await _save_checkpoint(db, job, last_key, rows)
+                    await checkpoint.save(last_key, rows)
             else:
                 await update()
             rows_done += rows
@@ -201,8 +210,8 @@ async def _drive(
             bar(rows, rows_done)
     finally:
         bar(0, -1)
-    if resumable:
-        await _clear_checkpoint(db, job)
+    if checkpoint is not None:
+        await checkpoint.finish()
     return BatchResult(rows_done, count, after, time.perf_counter() - started)
 
 
@@ -214,44 +223,80 @@ async def _count(db: Database, table: str, key: str, where: str | None, after: A
     return int(await db.fetch_val(sql, (after,)) or 0)
 
 
-async def _ensure_checkpoints(db: Database) -> None:
-    await db.backend.execute(
-        f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (job TEXT PRIMARY KEY, last_key TEXT NOT NULL, "
-        "rows_done BIGINT NOT NULL, updated_at TEXT NOT NULL)"
-    )
+# Added since the first release: the migration a job belongs to, and whether it finished.
+_CHECKPOINT_COLUMNS = {"version": "TEXT", "done": "INTEGER NOT NULL DEFAULT 0"}
 
 
-async def _load_checkpoint(db: Database, job: str) -> Any:
-    if not await db.backend.has_table(CHECKPOINTS):
-        return None
-    sql = db.backend.native_sql(f"SELECT last_key, rows_done FROM {CHECKPOINTS} WHERE job = ?")
-    row = await db.fetch_one(sql, (job,))
-    if row is None:
-        return None
-    logger.info("resuming %s after key %s (%s rows already done)", job, row[0], row[1])
-    return json.loads(row[0])
+class _Checkpoint:
+    """One job's resume point in `_migrations_batches`, keyed by the migration that runs it."""
 
+    def __init__(self, db: Database, job: str) -> None:
+        self.db = db
+        self.version = db.step_version  # None outside a migration run
+        self.key = f"{self.version}:{job}" if self.version is not None else job
+        self.job = job
+        self.last: Any = None  # the key of the last batch saved
 
-async def _save_checkpoint(db: Database, job: str, last_key: Any, rows: int) -> None:
-    await _ensure_checkpoints(db)
-    native = db.backend.native_sql
-    now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-    changed = await db.backend.execute(
-        native(
-            f"UPDATE {CHECKPOINTS} SET last_key = ?, rows_done = rows_done + ?, updated_at = ? WHERE job = ?"
-        ),
-        (json.dumps(last_key), rows, now, job),
-    )
-    if not changed:
-        await db.backend.execute(
-            native(f"INSERT INTO {CHECKPOINTS} (job, last_key, rows_done, updated_at) VALUES (?, ?, ?, ?)"),
-            (job, json.dumps(last_key), rows, now),
+    async def load(self) -> tuple[Any, bool]:
+        """(the last finished batch's key or None, whether the whole job finished)."""
+        backend = self.db.backend
+        if not await backend.has_table(CHECKPOINTS):
+            return None, False
+        await self._upgrade()
+        sql = backend.native_sql(f"SELECT last_key, rows_done, done FROM {CHECKPOINTS} WHERE job = ?")
+        row = await self.db.fetch_one(sql, (self.key,))
+        if row is None:
+            return None, False
+        if not row[2]:
+            logger.info("resuming %s after key %s (%s rows already done)", self.job, row[0], row[1])
+        self.last = json.loads(row[0])
+        return self.last, bool(row[2])
+
+    async def save(self, last_key: Any, rows: int, *, done: bool = False) -> None:
+        """Inside the batch's transaction: where the next run would resume."""
+        backend = self.db.backend
+        native = backend.native_sql
+        await backend.execute(
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (job TEXT PRIMARY KEY, last_key TEXT NOT NULL, "
+            "rows_done BIGINT NOT NULL, updated_at TEXT NOT NULL, version TEXT, "
+            "done INTEGER NOT NULL DEFAULT 0)"
         )
+        now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        self.last = last_key
+        changed = await backend.execute(
+            native(
+                f"UPDATE {CHECKPOINTS} SET last_key = ?, rows_done = rows_done + ?, updated_at = ?, "
+                "done = ? WHERE job = ?"
+            ),
+            (json.dumps(last_key), rows, now, int(done), self.key),
+        )
+        if not changed:
+            await backend.execute(
+                native(
+                    f"INSERT INTO {CHECKPOINTS} (job, last_key, rows_done, updated_at, version, done) "
+                    "VALUES (?, ?, ?, ?, ?, ?)"
+                ),
+                (self.key, json.dumps(last_key), rows, now, self.version, int(done)),
+            )
 
+    async def finish(self) -> None:
+        """The job is done: inside a migration, mark it (the runner clears it with the ledger row)."""
+        backend = self.db.backend
+        if self.version is None:
+            if await backend.has_table(CHECKPOINTS):
+                delete = backend.native_sql(f"DELETE FROM {CHECKPOINTS} WHERE job = ?")
+                await backend.execute(delete, (self.key,))
+            return
+        async with self.db.transaction():
+            await self.save(self.last, 0, done=True)
 
-async def _clear_checkpoint(db: Database, job: str) -> None:
-    if await db.backend.has_table(CHECKPOINTS):
-        await db.backend.execute(db.backend.native_sql(f"DELETE FROM {CHECKPOINTS} WHERE job = ?"), (job,))
+    async def _upgrade(self) -> None:
+        """Add the columns an older nbmigrate's checkpoint table lacks."""
+        backend = self.db.backend
+        have = {c.name for c in (await backend.describe(CHECKPOINTS)).columns}
+        for column, ddl in _CHECKPOINT_COLUMNS.items():
+            if column not in have:
+                await backend.execute(f"ALTER TABLE {CHECKPOINTS} ADD COLUMN {column} {ddl}")
 
 
 def _progress(total: int, label: str, enabled: bool | None) -> Callable[[int, int], None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -20,12 +21,14 @@ from typing import Any, TypeVar
 from . import config
 from .config import Settings
 from .database import Database
+from .errors import Interrupt
 from .manager import MigrationManager
 
 T = TypeVar("T")
 
 POLL_SECONDS = 0.05  # how often a waiting caller runs its `poll` (progress updates)
 CANCEL_PATIENCE = 30.0  # how long an interrupted caller waits for the rollback
+BLOCKED_PATIENCE = 0.5  # how long the loop has to take a cancellation before Interrupt is raised in it
 
 _guard = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -43,7 +46,12 @@ def get_loop() -> asyncio.AbstractEventLoop:
             def main() -> None:
                 asyncio.set_event_loop(loop)
                 loop.call_soon(ready.set)
-                loop.run_forever()
+                while True:
+                    try:
+                        loop.run_forever()
+                        return  # stop() asked for it
+                    except Interrupt:  # raised between two tasks' steps: nothing there to interrupt
+                        continue
 
             thread = threading.Thread(target=main, name="nbmigrate-bridge", daemon=True)
             thread.start()
@@ -82,15 +90,21 @@ async def _cancel_all() -> None:
     await asyncio.get_running_loop().shutdown_asyncgens()
 
 
+class StillRunning(KeyboardInterrupt):
+    """An interrupt was asked, but the work had not unwound when the caller stopped waiting."""
+
+
 class _Handle:
     """A submitted coroutine's task, so another thread can cancel it and wait for its end."""
 
     def __init__(self) -> None:
         self.task: asyncio.Task[Any] | None = None
         self.cancel_requested = False
+        self.cancel_taken = threading.Event()  # the loop ran `cancel`: it is not blocked
         self.finished = threading.Event()  # set when the coroutine has unwound, or never ran
 
     def cancel(self) -> None:  # runs on the loop thread
+        self.cancel_taken.set()
         if self.task is not None:
             self.task.cancel()
             return
@@ -141,10 +155,12 @@ def run(
             if poll is not None:
                 poll()
             if deadline is not None and time.monotonic() >= deadline and not future.done():
-                _cancel_and_wait(loop, handle)
+                if not _cancel_and_wait(loop, handle):
+                    raise TimeoutError(f"gave up after {timeout:g}s; the operation is still running")
                 raise TimeoutError(f"gave up after {timeout:g}s; the operation was cancelled")
     except KeyboardInterrupt:
-        _cancel_and_wait(loop, handle)
+        if not _cancel_and_wait(loop, handle):
+            raise StillRunning() from None
         raise
     return future.result()
 
@@ -161,16 +177,27 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     return asyncio.run_coroutine_threadsafe(coro, get_loop())
 
 
-def _cancel_and_wait(loop: asyncio.AbstractEventLoop, handle: _Handle) -> None:
-    """Cancel on the loop and wait until the coroutine has unwound (its rollbacks done).
+def _cancel_and_wait(loop: asyncio.AbstractEventLoop, handle: _Handle) -> bool:
+    """Cancel on the loop and wait until the coroutine has unwound (its rollbacks done); True if it did.
 
-    A second interrupt while waiting stops the waiting, not the rollback, which carries
-    on on the loop.
+    If the loop does not take the cancellation at once, code running on it blocks it (a
+    migration calling `time.sleep`, a CPU-bound loop): `Interrupt` is raised in that thread,
+    where the code runs. A second interrupt while waiting stops the waiting, not the
+    rollback, which carries on on the loop.
     """
     if loop.is_closed():
-        return
+        return True
     loop.call_soon_threadsafe(handle.cancel)
-    handle.finished.wait(CANCEL_PATIENCE)
+    if not handle.cancel_taken.wait(BLOCKED_PATIENCE) and not handle.finished.is_set():
+        _raise_in(_thread, Interrupt)
+    return handle.finished.wait(CANCEL_PATIENCE)
+
+
+def _raise_in(thread: threading.Thread | None, exc: type[BaseException]) -> None:
+    """Raise `exc` in `thread` at its next Python instruction (CPython's asynchronous exception)."""
+    if thread is None or thread.ident is None:
+        return
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exc))
 
 
 class Session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from .model import Progress, RunReport, ValidationReport
 if TYPE_CHECKING:
     from .manager import MigrationManager
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,16 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         if result is None:
             manager = _manager(settings, ns)
             result = _run(manager, ns)
-    except KeyboardInterrupt:
-        flight = manager.interrupted if manager else None
-        if flight is None:
-            what = "stopped"
-        elif flight.transactional:
-            what = f"migration {flight.version} ({flight.name}) was rolled back"
-        else:
-            what = f"migration {flight.version} ({flight.name}) is not transactional: recorded as failed"
-        print(f"interrupted: {what}; the lock is released", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:
+        return _interrupted(stop, manager, ns)
     except (ConfirmationRequired, ConfigError) as exc:
         return _fail(exc, ns, EXIT_USAGE)
     except Exception as exc:  # NbMigrateError, or a surprise: one line either way, --debug for more
@@ -70,6 +63,27 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(result, ValidationReport) and not result.ok:
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _interrupted(stop: KeyboardInterrupt, manager: MigrationManager | None, ns: argparse.Namespace) -> int:
+    """What an interrupt left behind, as the database shows it: completed steps, then one line."""
+    from .signals import Stopped
+
+    interruption = manager.interruption if manager is not None else None
+    if interruption is not None and interruption.completed:
+        print(render.to_text(RunReport(ns.command, "", steps=interruption.completed)))
+    if isinstance(stop, Stopped) and stop.abandoned:
+        flight = manager.in_flight if manager is not None else None
+        what = "stopped"
+        if flight is not None:
+            what = f"the outcome of migration {flight.version} ({flight.name}) is unknown"
+        print(f"interrupted: gave up waiting; {what}: run `nbmigrate status`", file=sys.stderr)
+    else:
+        what = interruption.describe() if interruption is not None else "stopped before anything ran"
+        print(f"interrupted: {what}; the lock is released", file=sys.stderr)
+    if isinstance(stop, Stopped) and stop.signum == signal.SIGTERM:
+        return EXIT_TERMINATED
+    return EXIT_INTERRUPTED
 
 
 def _read_only_answer(settings: config.Settings, ns: argparse.Namespace) -> render.Result | str | None:
@@ -99,8 +113,8 @@ def _manager(settings: config.Settings, ns: argparse.Namespace) -> MigrationMana
 
 
 def _run(manager: MigrationManager, ns: argparse.Namespace) -> render.Result:
-    """One command on the manager's own event loop; the connection is closed either way."""
-    import asyncio
+    """One command on an event loop of its own; the connection is closed either way."""
+    from . import signals
 
     async def run() -> render.Result:
         try:
@@ -108,7 +122,7 @@ def _run(manager: MigrationManager, ns: argparse.Namespace) -> render.Result:
         finally:
             await manager.db.disconnect()
 
-    return asyncio.run(run())
+    return signals.run(run())
 
 
 def _runbook(ns: argparse.Namespace) -> int:

@@ -15,8 +15,11 @@ from .manager import MigrationManager
 from .model import MigrationStatus, State, StatusReport
 
 CAN_APPLY = frozenset({State.PENDING, State.OUT_OF_ORDER})
-CAN_REVERT = frozenset({State.APPLIED, State.CHANGED, State.FAILED})
-IN_LEDGER = frozenset({State.APPLIED, State.CHANGED, State.MISSING, State.FAILED})
+CAN_REVERT = frozenset({State.APPLIED, State.APPLIED_OUT_OF_ORDER, State.CHANGED, State.FAILED})
+CAN_REHEARSE = CAN_APPLY | {State.APPLIED, State.APPLIED_OUT_OF_ORDER, State.CHANGED}
+IN_LEDGER = frozenset(
+    {State.APPLIED, State.APPLIED_OUT_OF_ORDER, State.CHANGED, State.MISSING, State.FAILED, State.RUNNING}
+)
 COLUMNS = "64px minmax(180px, 1fr) 120px 160px 80px 320px"
 HEADERS = ["version", "name", "state", "applied at (UTC)", "took", ""]
 RED = "#cf222e"
@@ -75,7 +78,7 @@ class Row:
         state = self.state
         self.apply_button.disabled = state not in CAN_APPLY
         self.revert_button.disabled = state not in CAN_REVERT
-        self.dry_run_button.disabled = state not in (CAN_APPLY | {State.APPLIED, State.CHANGED})
+        self.dry_run_button.disabled = state not in CAN_REHEARSE
         self.source_button.disabled = state in (None, State.MISSING)
 
 

@@ -13,8 +13,15 @@ from . import config
 from .backends import backend_for
 from .backends.base import Backend, Params, Statement
 from .config import DatabaseURL
-from .errors import NbMigrateError
-from .sqltext import is_transaction_control
+from .errors import NbMigrateError, TransactionEndsEarly
+from .settle import settle
+from .sqltext import (
+    ABSORBED,
+    ENDS_EARLY,
+    might_hold_transaction_control,
+    split_statements,
+    transaction_control,
+)
 
 logger = logging.getLogger("nbmigrate")
 
@@ -40,6 +47,10 @@ class Database:
         self._connected = False
         self.trace: list[str] | None = None
         self.last_statement: str | None = None
+        # How the last outermost transaction ended: "committed", "rolled back", or None while
+        # one is open or none has run. The runner reads it to report an interrupted step truly.
+        self.last_outcome: str | None = None
+        self.step_version: str | None = None  # the migration running now (batches.py keys checkpoints by it)
 
     # -- connection -------------------------------------------------------------------
 
@@ -92,14 +103,43 @@ class Database:
     # -- statements -------------------------------------------------------------------
 
     async def execute(self, sql: str, params: Params = None) -> int:
-        """Run one statement; return the number of rows it changed."""
+        """Run one statement (or several, as the database allows); return the rows it changed.
+
+        Inside a transaction, BEGIN / COMMIT / END are ignored (the transaction commits at its
+        end) and ROLLBACK or anything else that would end it early is refused, wherever they
+        sit in the text.
+        """
         self.last_statement = sql
-        if self._depth and len(sql) < 64 and is_transaction_control(sql):
-            logger.debug("ignored %r: the surrounding transaction commits at its end", sql)
-            return 0
+        if self._depth and might_hold_transaction_control(sql):
+            kept = self._without_transaction_control(sql)
+            if kept is not None:
+                if params is not None and len(kept) > 1:
+                    raise NbMigrateError("parameters were given with several statements: run them one by one")
+                changed = 0
+                for statement in kept:
+                    changed += await self._send(statement, params)
+                return changed
+        return await self._send(sql, params)
+
+    async def _send(self, sql: str, params: Params) -> int:
+        self.last_statement = sql
         if self.trace is not None:
             self.trace.append(sql.strip())
         return await self.backend.execute(sql, params)
+
+    def _without_transaction_control(self, sql: str) -> list[str] | None:
+        """The statements of `sql` minus the ignored ones; None when there is nothing to drop."""
+        statements = split_statements(sql)
+        kinds = [transaction_control(s) for s in statements]
+        for statement, kind in zip(statements, kinds, strict=True):
+            if kind == ENDS_EARLY:
+                raise TransactionEndsEarly(statement)
+        if ABSORBED not in kinds:
+            return None
+        for statement, kind in zip(statements, kinds, strict=True):
+            if kind == ABSORBED:
+                logger.debug("ignored %r: the surrounding transaction commits at its end", statement)
+        return [s for s, kind in zip(statements, kinds, strict=True) if kind != ABSORBED]
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per parameter row."""
@@ -147,40 +187,55 @@ class Database:
     async def transaction(self) -> AsyncIterator[Database]:
         """Commit the block's work at its end, or roll it all back if it raises.
 
-        Nested blocks use savepoints, so an inner failure can be caught and survived.
+        Nested blocks use savepoints, so an inner failure can be caught and survived. Once
+        sent, the COMMIT (and a ROLLBACK) is awaited to its end even if the task is
+        cancelled meanwhile; the cancellation is raised after it, and `last_outcome` says
+        how the transaction really ended.
         """
         backend = self.backend
-        if self._depth == 0:
-            await backend.execute(backend.begin_sql)
-            self._depth = 1
-            self._before_commit = []
-            try:
+        if self._depth:
+            async with self._savepoint():
                 yield self
-            except BaseException as exc:
-                self._depth = 0
-                self._before_commit = []
-                if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
-                    await self.backend.interrupt()  # stop a long statement now, not at its end
-                await self._rollback_quietly()
-                raise
-            self._depth = 0
-            tail, self._before_commit = self._before_commit, []
-            try:
-                await backend.execute_batch([*tail, ("COMMIT", None)])
-            except BaseException:
-                await self._rollback_quietly()
-                raise
             return
+        self.last_outcome = None
+        await backend.execute(backend.begin_sql)
+        self._depth = 1
+        self._before_commit = []
+        try:
+            yield self
+        except BaseException as exc:
+            self._depth = 0
+            self._before_commit = []
+            if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+                await settle(self.backend.interrupt())  # stop a long statement now, not at its end
+            await self._rollback_quietly()
+            raise
+        self._depth = 0
+        tail, self._before_commit = self._before_commit, []
+        try:
+            await settle(self._commit(tail))
+        except BaseException:
+            if self.last_outcome != "committed":
+                await self._rollback_quietly()
+            raise
+
+    async def _commit(self, tail: list[Statement]) -> None:
+        await self.backend.execute_batch([*tail, ("COMMIT", None)])
+        self.last_outcome = "committed"
+
+    @asynccontextmanager
+    async def _savepoint(self) -> AsyncIterator[None]:
+        backend = self.backend
         name = f"nbmigrate_sp{self._depth}"
         await backend.execute(f"SAVEPOINT {name}")
         self._depth += 1
         queued = len(self._before_commit)
         try:
-            yield self
+            yield
         except BaseException:
             del self._before_commit[queued:]
-            await asyncio.shield(backend.execute(f"ROLLBACK TO SAVEPOINT {name}"))
-            await backend.execute(f"RELEASE SAVEPOINT {name}")
+            await settle(backend.execute(f"ROLLBACK TO SAVEPOINT {name}"))
+            await settle(backend.execute(f"RELEASE SAVEPOINT {name}"))
             raise
         else:
             await backend.execute(f"RELEASE SAVEPOINT {name}")
@@ -197,11 +252,13 @@ class Database:
         self._before_commit.extend(statements)
 
     async def _rollback_quietly(self) -> None:
-        # Shielded: a second Ctrl-C must not leave the transaction open.
+        # Settled: a second Ctrl-C must not leave the transaction open.
         try:
-            await asyncio.shield(self.backend.execute("ROLLBACK"))
+            await settle(self.backend.execute("ROLLBACK"))
         except Exception as exc:  # the connection may already have rolled back
             logger.debug("rollback: %s", exc)
+        finally:
+            self.last_outcome = "rolled back"
 
 
 async def connect(url: str | DatabaseURL | None = None) -> Database:

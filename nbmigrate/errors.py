@@ -14,7 +14,11 @@
     ├── ConfirmationRequired         a destructive command was run without its explicit yes
     ├── LockTimeout                  another run holds the migration lock (.holder)
     ├── BackupError                  no backup possible or none to restore (.database)
+    ├── TransactionEndsEarly         ROLLBACK (or the like) inside nbmigrate's transaction (.statement)
     └── MigrationFailed              a migration raised (.version, .path, .statement, .db_message)
+
+    Interrupt (a KeyboardInterrupt, not an error): raised by nbmigrate into migration code
+    that blocks the event loop after Ctrl-C, so the interrupt is handled there too.
 
 The faces translate these: exit codes in the CLI, one-line errors in the notebook.
 """
@@ -149,6 +153,22 @@ class BackupError(NbMigrateError):
         self.database = database
         self.problem = problem
         super().__init__(problem)
+
+
+class TransactionEndsEarly(NbMigrateError):
+    """A statement would end the migration's transaction before its ledger row is written."""
+
+    def __init__(self, statement: str) -> None:
+        self.statement = statement
+        super().__init__(
+            f"{_one_line(statement, 60)!r} would end the migration's transaction early; "
+            "nbmigrate owns it (a migration that raises is rolled back whole). Remove it, or "
+            "mark the migration non-transactional (-- nbmigrate: transactional=false)"
+        )
+
+
+class Interrupt(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, or Stop) raised by nbmigrate into code that blocks the event loop."""
 
 
 class MigrationFailed(NbMigrateError):

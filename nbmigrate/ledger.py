@@ -29,7 +29,16 @@ ADDED_COLUMNS = {
     "status": "TEXT NOT NULL DEFAULT 'applied'",
     "error": "TEXT",
     "statement": "TEXT",
+    "out_of_order": "INTEGER NOT NULL DEFAULT 0",
 }
+# Columns added to an `_migrations_log` written by an older nbmigrate.
+ADDED_LOG_COLUMNS = {"note": "TEXT"}
+
+# A ledger row's status: applied, failed, or (non-transactional steps only, committed before
+# their first statement) running / reverting, which a SIGKILL leaves behind as evidence.
+RUNNING = "running"
+REVERTING = "reverting"
+UNFINISHED = (RUNNING, REVERTING)
 
 _TYPES = {
     "sqlite": {"ts": "TEXT", "real": "REAL", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
@@ -91,17 +100,23 @@ class Ledger:
                 f"CREATE TABLE {LEDGER} ("
                 "version TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, checksum TEXT, "
                 f"applied_at {t['ts']}, execution_ms {t['real']}, applied_by TEXT, "
-                "status TEXT NOT NULL DEFAULT 'applied', error TEXT, statement TEXT)"
+                "status TEXT NOT NULL DEFAULT 'applied', error TEXT, statement TEXT, "
+                "out_of_order INTEGER NOT NULL DEFAULT 0)"
             )
         if not await b.has_table(LOG):
             await b.execute(
                 f"CREATE TABLE {LOG} (id {t['serial']}, run_id TEXT NOT NULL, "
                 "action TEXT NOT NULL, version TEXT, name TEXT, "
                 f"started_at {t['ts']}, finished_at {t['ts']}, duration_ms {t['real']}, "
-                "outcome TEXT NOT NULL, error TEXT, applied_by TEXT, nbmigrate_version TEXT)"
+                "outcome TEXT NOT NULL, error TEXT, applied_by TEXT, nbmigrate_version TEXT, note TEXT)"
             )
             for statement in _APPEND_ONLY[b.dialect]:
                 await b.execute(statement)
+        else:
+            have = {c.name for c in (await b.describe(LOG)).columns}
+            for column, ddl in ADDED_LOG_COLUMNS.items():
+                if column not in have:
+                    await b.execute(f"ALTER TABLE {LOG} ADD COLUMN {column} {ddl}")
 
     async def read(self) -> list[AppliedRecord]:
         """Every ledger row; empty when the database has never been migrated."""
@@ -126,14 +141,19 @@ class Ledger:
         status: str = "applied",
         error: str | None = None,
         statement: str | None = None,
-        replace: bool = False,
+        replaces: str | None = None,
+        out_of_order: bool = False,
     ) -> list[Statement]:
-        """The statements that write (or replace) the ledger row of one migration."""
+        """The statements that write one migration's ledger row.
+
+        `replaces`: the version, exactly as stored, of a row this one takes the place of (a
+        failed or unfinished row being retried or marked, a running row being finished).
+        """
         insert = (
             self.backend.native_sql(
                 f"INSERT INTO {LEDGER} (version, name, description, checksum, applied_at, "
-                "execution_ms, applied_by, status, error, statement) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "execution_ms, applied_by, status, error, statement, out_of_order) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             (
                 migration.version,
@@ -146,14 +166,22 @@ class Ledger:
                 status,
                 error,
                 statement,
+                int(out_of_order),
             ),
         )
-        # A failed row being retried or marked is replaced; a fresh apply has none.
-        return [self.removal(migration.version), insert] if replace else [insert]
+        return [self.removal(replaces), insert] if replaces is not None else [insert]
 
     def removal(self, version: str) -> Statement:
-        """The statement that deletes one migration's ledger row."""
+        """The statement that deletes one ledger row, named by its version exactly as stored.
+
+        Versions compare as numbers everywhere else (`001`, `0001` and `1` are one migration);
+        callers find the row that way and pass its stored text, so the delete hits that row.
+        """
         return self.backend.native_sql(f"DELETE FROM {LEDGER} WHERE version = ?"), (version,)
+
+    def checkpoints_removal(self, version: str) -> Statement:
+        """The statement that forgets a finished (or reverted) migration's batch checkpoints."""
+        return self.backend.native_sql(f"DELETE FROM {CHECKPOINTS} WHERE version = ?"), (version,)
 
     def event(
         self,
@@ -165,6 +193,7 @@ class Ledger:
         name: str | None = None,
         started_at: datetime | None = None,
         error: str | None = None,
+        note: str | None = None,
     ) -> Statement:
         """The statement that appends one event to the log; its end time is now."""
         finished = utcnow()
@@ -172,8 +201,8 @@ class Ledger:
         return (
             self.backend.native_sql(
                 f"INSERT INTO {LOG} (run_id, action, version, name, started_at, finished_at, "
-                "duration_ms, outcome, error, applied_by, nbmigrate_version) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "duration_ms, outcome, error, applied_by, nbmigrate_version, note) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             (
                 run_id,
@@ -187,6 +216,7 @@ class Ledger:
                 error,
                 self.user,
                 __version__,
+                note,
             ),
         )
 
@@ -197,7 +227,7 @@ class Ledger:
         sql = f"SELECT * FROM {LOG}"
         params: list[Any] = []
         if version is not None:
-            sql += " WHERE version = ?"
+            sql += " WHERE ltrim(version, '0') = ltrim(?, '0')"  # 001, 0001 and 1 are one migration
             params.append(version)
         sql += " ORDER BY id DESC"
         if limit:
@@ -217,6 +247,7 @@ class Ledger:
                 error=r["error"],
                 applied_by=r["applied_by"],
                 nbmigrate_version=r["nbmigrate_version"],
+                note=r["note"] if "note" in r.keys() else None,
             )
             for r in rows
         ]
@@ -237,12 +268,14 @@ def records_from_rows(rows: list[Any]) -> list[AppliedRecord]:
     keys = set(rows[0].keys())
     optional = [k for k in _PLAIN_COLUMNS if k in keys]
     has_ts, has_status = "applied_at" in keys, "status" in keys
+    has_order = "out_of_order" in keys
     return [
         AppliedRecord(
             version=str(row["version"]),
             name=str(row["name"] or ""),
             applied_at=_parse_ts(row["applied_at"]) if has_ts else None,
             status=(row["status"] if has_status else None) or "applied",
+            out_of_order=bool(row["out_of_order"]) if has_order else False,
             **{k: row[k] for k in optional},
         )
         for row in rows

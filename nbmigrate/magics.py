@@ -126,13 +126,8 @@ class NbMigrate(Magics):
         try:
             with _log_lines(ns is not None and ns.verbose):
                 return bridge.run(coro, poll=bar.pump)
-        except KeyboardInterrupt:
-            flight = bar.in_flight
-            if flight is None:
-                raise MigrationInterrupted("no migration was in flight; nothing is left half done") from None
-            raise MigrationInterrupted(
-                f"migration {flight.version} ({flight.name}) was rolled back; the lock is released"
-            ) from None
+        except KeyboardInterrupt as stop:
+            raise MigrationInterrupted(_interrupt_text(manager, stop)) from None
         finally:
             manager.on_progress = None
             bar.close()
@@ -202,6 +197,24 @@ class NbMigrate(Magics):
 
     def close(self) -> None:
         self.session.close()
+
+
+def _interrupt_text(manager: MigrationManager, stop: KeyboardInterrupt) -> str:
+    """What a kernel interrupt left behind, as the database shows it, with what the run had done."""
+    if isinstance(stop, bridge.StillRunning):
+        flight = manager.in_flight
+        what = f"migration {flight.version} ({flight.name})" if flight else "the command"
+        return (
+            f"{what} is still running in the background (it blocks the event loop); "
+            "its outcome will show in `%migrate status`"
+        )
+    interruption = manager.interruption
+    text = interruption.describe() if interruption is not None else "nothing was running"
+    done = interruption.completed if interruption is not None else []
+    if done:
+        steps = ", ".join(f"{s.version} {s.name}" for s in done)
+        text = f"{done[0].outcome} {steps} first; then {text}"
+    return f"{text}; the lock is released"
 
 
 def _notebook_text(text: str) -> str:

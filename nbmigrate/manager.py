@@ -6,17 +6,13 @@ with its ledger row and log event, the lock held for the whole run.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime
 from pathlib import Path
 
 from . import backup, config, plan, scaffold
-from .backends.base import Statement
 from .database import Database
 from .errors import (
     ConfigError,
@@ -33,13 +29,14 @@ from .model import (
     BackupInfo,
     BackupReport,
     HistoryReport,
+    Interruption,
     Migration,
     NewFileReport,
-    Progress,
     RunReport,
     SchemaChange,
     SchemaReport,
     SourceReport,
+    State,
     StatusReport,
     StepResult,
     TableInfo,
@@ -47,11 +44,10 @@ from .model import (
     normalize_version,
     version_key,
 )
+from .runner import INTERRUPTS, ProgressCallback, StepRunner
 from .source import check_registered, discover, duplicate_problems, load_all
 
 logger = logging.getLogger("nbmigrate")
-
-ProgressCallback = Callable[[Progress], None]
 
 
 class _DryRunRollback(Exception):
@@ -76,14 +72,31 @@ class MigrationManager:
         self.directory = Path(directory) if directory is not None else None
         self.strict = strict
         self.lock_timeout = lock_timeout
-        self.on_progress = on_progress
         # SQLite files are backed up before up/down/redo/reset; None: from the settings.
         self.backups = backups
         self.backup_keep = backup_keep
         self.ledger = Ledger(db.backend)
-        self.in_flight: Migration | None = None
-        self.interrupted: Migration | None = None  # the migration the last interrupt rolled back
+        self.runner = StepRunner(db, self.ledger, on_progress)
         self._registered: list[Migration] = []
+
+    @property
+    def on_progress(self) -> ProgressCallback | None:
+        """Called before ("start") and after ("done") each step of a run."""
+        return self.runner.on_progress
+
+    @on_progress.setter
+    def on_progress(self, callback: ProgressCallback | None) -> None:
+        self.runner.on_progress = callback
+
+    @property
+    def in_flight(self) -> Migration | None:
+        """The migration whose step is running now, if any."""
+        return self.runner.in_flight
+
+    @property
+    def interruption(self) -> Interruption | None:
+        """What the last interrupted command left behind (as the database shows it); None if none was."""
+        return self.runner.interruption
 
     @classmethod
     def from_settings(
@@ -137,7 +150,8 @@ class MigrationManager:
     async def status(self) -> StatusReport:
         await self.db.connect()
         available = self.migrations()
-        rows = plan.statuses(available, await self.ledger.read())
+        live = await self.db.backend.lock_is_held()
+        rows = plan.statuses(available, await self.ledger.read(), live=live)
         return StatusReport(self.db.display_url, _dir(self.directory), rows)
 
     async def history(self, limit: int | None = 50, version: str | None = None) -> HistoryReport:
@@ -186,16 +200,18 @@ class MigrationManager:
             load_all(available)
         except InvalidMigrationSet as exc:
             problems += [str(p) for p in exc.problems]
-        for row in plan.statuses(available, await self.ledger.read()):
+        ledger = await self.ledger.read()
+        for row in plan.statuses(available, ledger, live=await self.db.backend.lock_is_held()):
             where = row.path.name if row.path else "ledger"
-            if row.state.value == "changed":
+            if row.state is State.CHANGED:
                 problems.append(f"{where}: migration {row.version} changed since it was applied")
-            elif row.state.value == "missing":
+            elif row.state is State.MISSING:
                 problems.append(f"migration {row.version} ({row.name}) is applied but its file is gone")
-            elif row.state.value == "failed":
+            elif row.state is State.FAILED:
                 problems.append(f"{where}: migration {row.version} failed: {row.error}")
-            elif row.state.value == "out of order" and self.strict:
+            elif row.state is State.OUT_OF_ORDER and self.strict:
                 problems.append(f"{where}: migration {row.version} is older than the newest applied")
+        problems += plan.duplicate_rows(ledger)
         return ValidationReport(self.db.display_url, len(available), problems)
 
     # -- changing commands ------------------------------------------------------------
@@ -217,20 +233,34 @@ class MigrationManager:
             ledger = await self.ledger.read()
             todo = plan.to_apply(available, ledger, target, strict=self.strict, retry=retry)
             recorded = {version_key(r.version) for r in ledger}
-            failed = {version_key(r.version) for r in ledger if r.status == "failed"}
             load_all(m for m in available if version_key(m.version) not in recorded or m in todo)
+            if todo and not dry_run and atomic:
+                blocking = [m.version for m in todo if not m.transactional]
+                if blocking:
+                    raise PlanError(
+                        f"--atomic cannot include non-transactional migrations: {', '.join(blocking)}"
+                    )
             report = RunReport("up", self.db.display_url, dry_run=dry_run)
             if todo and not dry_run:
                 await self._backup_before("up", backup)
-            if dry_run:
-                await self._dry_run(report, [(m, "up") for m in todo])
-            elif atomic:
-                await self._apply_atomically(report, todo, run_id)
-            else:
-                with _keep_completed(report):
+            newest = plan.newest_applied(ledger)
+
+            def out_of_order(m: Migration) -> bool:
+                return newest is not None and version_key(m.version) < newest
+
+            with self._keep_completed(report):
+                if dry_run:
+                    await self._dry_run(report, [(m, "up") for m in todo])
+                elif atomic:
+                    await self._apply_atomically(report, todo, run_id, out_of_order)
+                else:
                     for i, m in enumerate(todo):
-                        retry = version_key(m.version) in failed
-                        report.steps.append(await self._apply(m, run_id, i, len(todo), replace=retry))
+                        failed = plan.record_of(ledger, m.version)
+                        report.steps.append(
+                            await self.runner.apply(
+                                m, run_id, i, len(todo), replaces=failed, out_of_order=out_of_order(m)
+                            )
+                        )
             if not todo:
                 report.message = plan.UP_TO_DATE
             return report
@@ -257,12 +287,13 @@ class MigrationManager:
             report = RunReport("down", self.db.display_url, dry_run=dry_run)
             if reversals and not dry_run:
                 await self._backup_before("down", backup)
-            if dry_run:
-                await self._dry_run(report, [(r.migration, "down") for r in reversals])
-            else:
-                with _keep_completed(report):
+            with self._keep_completed(report):
+                if dry_run:
+                    await self._dry_run(report, [(r.migration, "down") for r in reversals])
+                else:
                     for i, r in enumerate(reversals):
-                        report.steps.append(await self._revert(r.migration, run_id, i, len(reversals)))
+                        step = await self.runner.revert(r.migration, r.record, run_id, i, len(reversals))
+                        report.steps.append(step)
             if not reversals:
                 report.message = "nothing to revert"
             return report
@@ -275,29 +306,45 @@ class MigrationManager:
             if not reversals:
                 report.message = "nothing to redo: no migration is applied"
                 return report
-            m = reversals[0].migration
+            record, m = reversals[0].record, reversals[0].migration
             load_all([m])
             if not m.reversible:
                 raise IrreversibleMigration(m.version, m.name)
             await self._backup_before("redo", backup)
-            with _keep_completed(report):
-                report.steps.append(await self._revert(m, run_id, 0, 2))
-                report.steps.append(await self._apply(m, run_id, 1, 2))
+            with self._keep_completed(report):
+                report.steps.append(await self.runner.revert(m, record, run_id, 0, 2))
+                report.steps.append(
+                    await self.runner.apply(m, run_id, 1, 2, out_of_order=record.out_of_order)
+                )
             return report
 
     async def mark(self, version: str) -> RunReport:
         """Record a migration as applied without running it (adopting an existing database)."""
         async with self._run("mark") as run_id:
             m = self.find(version)
-            record = self._record_of(await self.ledger.read(), m.version)
-            if record is not None and record.status == "applied":
+            ledger = await self.ledger.read()
+            record = plan.record_of(ledger, m.version)
+            if record is not None and not plan.failed(record):
                 raise PlanError(f"migration {m.version} ({m.name}) is already applied")
+            newest = plan.newest_applied(ledger)
+            late = newest is not None and version_key(m.version) < newest
             started = utcnow()
             async with self.db.transaction():
                 await self.ledger.write(
-                    *self.ledger.record_statements(m, execution_ms=None, replace=record is not None),
+                    *self.ledger.record_statements(
+                        m,
+                        execution_ms=None,
+                        replaces=record.version if record is not None else None,
+                        out_of_order=late,
+                    ),
                     self.ledger.event(
-                        run_id, "mark", "ok", version=m.version, name=m.name, started_at=started
+                        run_id,
+                        "mark",
+                        "ok",
+                        version=m.version,
+                        name=m.name,
+                        started_at=started,
+                        note="out of order" if late else None,
                     ),
                 )
             note = "was failed; now recorded as applied" if record is not None else None
@@ -308,7 +355,7 @@ class MigrationManager:
         """Forget a ledger row without running anything."""
         version = normalize_version(version)
         async with self._run("unmark") as run_id:
-            record = self._record_of(await self.ledger.read(), version)
+            record = plan.record_of(await self.ledger.read(), version)
             if record is None:
                 raise UnknownVersion(version, "the ledger (it is not applied)")
             started = utcnow()
@@ -424,269 +471,56 @@ class MigrationManager:
     @asynccontextmanager
     async def _run(self, command: str, *, ensure_ledger: bool = True) -> AsyncIterator[str]:
         """Connect, hold the lock for the whole command, make sure the ledger exists."""
-        await self.db.connect()
-        async with self.db.backend.lock(self.lock_timeout, f"nbmigrate {command}"):
-            if ensure_ledger:
-                async with self.db.transaction():
-                    await self.ledger.ensure()
-            yield os.urandom(6).hex()
-
-    async def _apply(
-        self, m: Migration, run_id: str, index: int, total: int, *, replace: bool = False
-    ) -> StepResult:
-        self._progress("start", m, "up", index, total)
-        started = utcnow()
-        t0 = time.perf_counter()
-        async with self._step(m, "up", run_id, started):
-            if m.transactional:
-                async with self.db.transaction():
-                    await self._call(m, "up")
-                    ms = _ms(t0)
-                    self._record_applied(m, ms, run_id, started, replace=replace)
-            else:
-                await self._call(m, "up")
-                ms = _ms(t0)
-                async with self.db.transaction():
-                    self._record_applied(m, ms, run_id, started, replace=replace)
-        self._progress("done", m, "up", index, total)
-        return StepResult(m.version, m.name, "up", "applied", duration_ms=ms)
-
-    async def _revert(self, m: Migration, run_id: str, index: int, total: int) -> StepResult:
-        self._progress("start", m, "down", index, total)
-        started = utcnow()
-        t0 = time.perf_counter()
-        async with self._step(m, "down", run_id, started):
-            if m.transactional:
-                async with self.db.transaction():
-                    await self._call(m, "down")
-                    self._record_reverted(m, run_id, started)
-            else:
-                await self._call(m, "down")
-                async with self.db.transaction():
-                    self._record_reverted(m, run_id, started)
-        self._progress("done", m, "down", index, total)
-        return StepResult(m.version, m.name, "down", "reverted", duration_ms=_ms(t0))
-
-    def _record_applied(
-        self, m: Migration, ms: float, run_id: str, started: datetime, *, replace: bool = False
-    ) -> None:
-        self.db.before_commit(
-            *self.ledger.record_statements(m, execution_ms=ms, replace=replace),
-            self.ledger.event(run_id, "apply", "ok", version=m.version, name=m.name, started_at=started),
-        )
-
-    def _record_reverted(self, m: Migration, run_id: str, started: datetime) -> None:
-        self.db.before_commit(
-            self.ledger.removal(m.version),
-            self.ledger.event(run_id, "revert", "ok", version=m.version, name=m.name, started_at=started),
-        )
-
-    async def _apply_atomically(self, report: RunReport, todo: list[Migration], run_id: str) -> None:
-        """All pending migrations in one transaction: all or nothing."""
-        blocking = [m.version for m in todo if not m.transactional]
-        if blocking:
-            raise PlanError(f"--atomic cannot include non-transactional migrations: {', '.join(blocking)}")
-        started_run = utcnow()
-        current = todo[0] if todo else None
-        async with self._step(current, "up", run_id, started_run, record=False):
-            async with self.db.transaction():
-                for i, m in enumerate(todo):
-                    self._progress("start", m, "up", i, len(todo))
-                    self.in_flight = m
-                    started = utcnow()
-                    t0 = time.perf_counter()
-                    await self._call(m, "up")
-                    ms = _ms(t0)
-                    self._record_applied(m, ms, run_id, started)
-                    report.steps.append(StepResult(m.version, m.name, "up", "applied", duration_ms=ms))
-                    self._progress("done", m, "up", i, len(todo))
-
-    @asynccontextmanager
-    async def _step(
-        self, m: Migration | None, direction: str, run_id: str, started: datetime, *, record: bool = True
-    ) -> AsyncIterator[None]:
-        """Around one step: track it as in flight; after any rollback, log what went wrong."""
-        self.in_flight = m
+        self.runner.interruption = None
         try:
-            yield
-        except _StepFailed as failure:
-            failed = self.in_flight or failure.migration
-            raise await self._failed(
-                failed, failure, run_id, direction, started, record
-            ) from failure.original
-        except self.db.backend.error_types as exc:
-            # Not one of its statements but the transaction around them: BEGIN, the ledger rows
-            # or COMMIT (a lock held past the busy timeout, a full disk). Name the migration.
-            failed = self.in_flight or m
-            if failed is None:
-                raise
-            failure = _StepFailed(
-                failed, exc, None, f"its transaction failed (begin, ledger or commit): {exc}"
-            )
-            raise await self._failed(failed, failure, run_id, direction, started, record) from exc
-        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-            flight = self.interrupted = self.in_flight
-            if flight is not None and record and not flight.transactional and direction == "up":
-                # Part of it may have run: recorded as failed, never left looking pending.
-                failure = _StepFailed(flight, exc, self.db.last_statement, "interrupted")
-                try:
-                    await asyncio.shield(self._record_failure(run_id, flight, direction, started, failure))
-                except Exception as log_error:
-                    logger.debug("could not record the interrupt: %s", log_error)
-            elif flight is not None:
-                await self._log_quietly(run_id, flight, direction, started, "interrupted", "interrupted")
+            await self.db.connect()
+            async with self.db.backend.lock(self.lock_timeout, f"nbmigrate {command}"):
+                if ensure_ledger:
+                    async with self.db.transaction():
+                        await self.ledger.ensure()
+                yield os.urandom(6).hex()
+        except INTERRUPTS:
+            if self.runner.interruption is None:  # before any step: waiting, connecting, backing up
+                self.runner.interruption = Interruption()
             raise
-        finally:
-            self.in_flight = None
 
-    async def _failed(
-        self, m: Migration, failure: _StepFailed, run_id: str, direction: str, started: datetime, record: bool
-    ) -> MigrationFailed:
-        """Record or log a failed step (never hiding it behind a second failure); the error to raise."""
-        if record:
-            try:
-                await self._record_failure(run_id, m, direction, started, failure)
-            except Exception as exc:  # the trouble that failed the step may stop the record too
-                logger.debug("could not record the failure: %s", exc)
-        else:
-            await self._log_quietly(run_id, m, direction, started, "failed", failure.message)
-        return MigrationFailed(
-            m.version,
-            m.name,
-            m.path,
-            failure.statement,
-            failure.message,
-            direction,
-            rolled_back=m.transactional or not record,
-        )
-
-    async def _call(self, m: Migration, direction: str) -> None:
-        """Run one migration step; turn any failure into _StepFailed with its statement."""
-        db = self.db
-        db.last_statement = None
-        try:
-            await (m.up(db) if direction == "up" else m.down(db))
-        except Exception as exc:
-            is_db_error = isinstance(exc, db.backend.error_types)
-            statement = db.last_statement if is_db_error else None
-            message = str(exc) if is_db_error else f"{type(exc).__name__}: {exc}"
-            raise _StepFailed(m, exc, statement, message) from exc
-
-    async def _record_failure(
-        self, run_id: str, m: Migration, direction: str, started: datetime, failure: _StepFailed
+    async def _apply_atomically(
+        self, report: RunReport, todo: list[Migration], run_id: str, out_of_order: Callable[[Migration], bool]
     ) -> None:
-        """In its own transaction, after the step's own work was rolled back."""
-        statements: list[Statement] = []
-        if not m.transactional and direction == "up":
-            statements += self.ledger.record_statements(
-                m,
-                execution_ms=None,
-                status="failed",
-                error=failure.message,
-                statement=failure.statement,
-                replace=True,
-            )
-        action = "apply" if direction == "up" else "revert"
-        statements.append(
-            self.ledger.event(
-                run_id,
-                action,
-                "failed",
-                version=m.version,
-                name=m.name,
-                started_at=started,
-                error=failure.message,
-            )
-        )
-        async with self.db.transaction():
-            await self.ledger.write(*statements)
-
-    async def _log_quietly(
-        self, run_id: str, m: Migration, direction: str, started: datetime, outcome: str, error: str
-    ) -> None:
-        action = "apply" if direction == "up" else "revert"
-        try:
-            event = self.ledger.event(
-                run_id, action, outcome, version=m.version, name=m.name, started_at=started, error=error
-            )
-            await asyncio.shield(self.ledger.write(event))
-        except Exception as exc:  # never hide the original problem behind a logging one
-            logger.debug("could not log %s: %s", outcome, exc)
+        """All pending migrations in one transaction: all or nothing."""
+        await self.runner.apply_atomically(todo, run_id, report.steps, out_of_order)
 
     async def _dry_run(self, report: RunReport, items: list[tuple[Migration, str]]) -> None:
         """Run the steps in one transaction, record the SQL and the schema change, roll back."""
-        db = self.db
         before = await self._snapshot()
         try:
-            async with db.transaction():
-                for i, (m, direction) in enumerate(items):
-                    if not m.transactional:
-                        report.steps.append(
-                            StepResult(
-                                m.version,
-                                m.name,
-                                direction,
-                                "skipped",
-                                note="not transactional: cannot be rehearsed in a transaction",
-                            )
-                        )
-                        continue
-                    self._progress("start", m, direction, i, len(items))
-                    db.trace = []
-                    t0 = time.perf_counter()
-                    try:
-                        await self._call(m, direction)
-                    except _StepFailed as failure:
-                        raise MigrationFailed(
-                            m.version, m.name, m.path, failure.statement, failure.message, direction
-                        ) from failure.original
-                    finally:
-                        statements, db.trace = db.trace, None
-                    report.steps.append(
-                        StepResult(m.version, m.name, direction, "dry-run", _ms(t0), statements)
-                    )
-                    self._progress("done", m, direction, i, len(items))
+            async with self.db.transaction():
+                await self.runner.rehearse(items, report.steps)
                 after = await self._snapshot()
                 raise _DryRunRollback
         except _DryRunRollback:
             pass
         report.schema_change = diff_schema(before, after)
 
+    @contextmanager
+    def _keep_completed(self, report: RunReport) -> Iterator[None]:
+        """A failure or an interrupt carries the steps of its run that did finish, for the faces."""
+        try:
+            yield
+        except MigrationFailed as exc:
+            exc.completed = list(report.steps)
+            raise
+        except INTERRUPTS:
+            if self.runner.interruption is None:  # between two steps
+                self.runner.interruption = Interruption()
+            self.runner.interruption.completed[:] = report.steps
+            raise
+
     async def _snapshot(self) -> dict[str, TableInfo]:
         return {n: await self.db.backend.describe(n) for n in await self._user_tables()}
 
     async def _user_tables(self) -> list[str]:
         return [n for n in await self.db.backend.table_names() if n not in LEDGER_TABLES]
-
-    def _progress(self, phase: str, m: Migration, direction: str, index: int, total: int) -> None:
-        if self.on_progress is not None:
-            self.on_progress(Progress(phase, direction, m.version, m.name, index, total))
-
-    @staticmethod
-    def _record_of(ledger: list, version: str):  # type: ignore[no-untyped-def]
-        key = version_key(version)
-        return next((r for r in ledger if version_key(r.version) == key), None)
-
-
-class _StepFailed(Exception):
-    """A migration step raised; carried out of its transaction so it is recorded after rollback."""
-
-    def __init__(self, m: Migration, original: BaseException, statement: str | None, message: str) -> None:
-        super().__init__(message)
-        self.migration = m
-        self.original = original
-        self.statement = statement
-        self.message = message
-
-
-@contextmanager
-def _keep_completed(report: RunReport) -> Iterator[None]:
-    """A failure carries the steps of its run that did finish, so the faces can show them."""
-    try:
-        yield
-    except MigrationFailed as exc:
-        exc.completed = list(report.steps)
-        raise
 
 
 def diff_schema(before: dict[str, TableInfo], after: dict[str, TableInfo]) -> SchemaChange:
@@ -715,10 +549,6 @@ def diff_schema(before: dict[str, TableInfo], after: dict[str, TableInfo]) -> Sc
         dropped_tables=sorted(set(before) - set(after)),
         changed_tables=changed,
     )
-
-
-def _ms(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000, 3)
 
 
 def _dir(directory: Path | None) -> str | None:

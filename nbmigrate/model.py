@@ -98,14 +98,20 @@ class State(str, enum.Enum):
     """Where a migration stands relative to the database."""
 
     APPLIED = "applied"
+    APPLIED_OUT_OF_ORDER = "applied (out of order)"  # applied after a newer migration was
     PENDING = "pending"
     CHANGED = "changed"
     MISSING = "missing"
-    OUT_OF_ORDER = "out of order"
+    OUT_OF_ORDER = "pending (out of order)"  # older than the newest applied one
+    RUNNING = "running"  # a non-transactional step another run is executing right now
     FAILED = "failed"
 
     def __str__(self) -> str:
         return self.value
+
+
+APPLIED_STATES = frozenset({State.APPLIED, State.APPLIED_OUT_OF_ORDER, State.CHANGED, State.MISSING})
+PENDING_STATES = frozenset({State.PENDING, State.OUT_OF_ORDER})
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ class AppliedRecord:
     status: str = "applied"
     error: str | None = None
     statement: str | None = None
+    out_of_order: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,7 @@ class MigrationStatus:
 
     @property
     def applied(self) -> bool:
-        return self.state in (State.APPLIED, State.CHANGED, State.MISSING)
+        return self.state in APPLIED_STATES
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -310,6 +317,7 @@ class Event:
     error: str | None
     applied_by: str | None
     nbmigrate_version: str | None
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -325,7 +333,43 @@ class Event:
             "error": self.error,
             "applied_by": self.applied_by,
             "nbmigrate_version": self.nbmigrate_version,
+            "note": self.note,
         }
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """What an interrupt (Ctrl-C, SIGTERM, a kernel interrupt, Stop) left behind, as the database shows it.
+
+    `outcome` of the step in flight: "rolled back", "not started", "applied", "reverted",
+    "recorded as failed", "left unfinished" (its evidence row says running: status shows it as failed),
+    or "unknown" (nbmigrate stopped waiting for its COMMIT). None when no step was in flight.
+    """
+
+    version: str | None = None
+    name: str | None = None
+    direction: str | None = None
+    outcome: str | None = None
+    completed: list[StepResult] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.version is None:
+            return "no migration was in flight; nothing is left half done"
+        what = f"migration {self.version} ({self.name})"
+        if self.outcome == "rolled back":
+            return f"{what} was rolled back"
+        if self.outcome == "not started":
+            return f"{what} had not started; nothing of it ran"
+        if self.outcome in ("applied", "reverted"):
+            return f"{what} was {self.outcome} (its COMMIT had been sent); the run stopped there"
+        if self.outcome == "recorded as failed":
+            return f"{what} is not transactional: recorded as failed, the database may be partly changed"
+        if self.outcome == "left unfinished":
+            return (
+                f"{what} is not transactional and its failure could not be recorded: the ledger says "
+                "it is still running, status shows it as failed; the database may be partly changed"
+            )
+        return f"the outcome of {what} is unknown (its COMMIT was in flight): run `status`"
 
 
 @dataclass(frozen=True)

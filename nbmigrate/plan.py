@@ -12,6 +12,22 @@ from .model import AppliedRecord, Migration, MigrationStatus, State, version_key
 
 UP_TO_DATE = "nothing to apply: the database is up to date"
 
+# Ledger statuses of a non-transactional step written before its first statement (ledger.py).
+_UNFINISHED = {
+    "running": "its run stopped before it finished (killed?); it may be partly applied",
+    "reverting": "its run stopped while reverting it (killed?); it may be partly reverted",
+}
+
+
+def failed(record: AppliedRecord) -> bool:
+    """A failed row, or an unfinished one when no run is executing it (read under the lock)."""
+    return record.status == "failed" or record.status in _UNFINISHED
+
+
+def failure_text(record: AppliedRecord) -> str | None:
+    """Why a row counts as failed: its recorded error, or what an unfinished row means."""
+    return _UNFINISHED.get(record.status) or record.error
+
 
 @dataclass(frozen=True)
 class Reversal:
@@ -25,8 +41,14 @@ def index_by_version(migrations: list[Migration]) -> dict[int, Migration]:
     return {version_key(m.version): m for m in migrations}
 
 
-def statuses(available: list[Migration], ledger: list[AppliedRecord]) -> list[MigrationStatus]:
-    """Every migration known from a file or from the ledger, in version order, with its state."""
+def statuses(
+    available: list[Migration], ledger: list[AppliedRecord], *, live: bool = False
+) -> list[MigrationStatus]:
+    """Every migration known from a file or from the ledger, in version order, with its state.
+
+    `live`: another run holds the migration lock, so an unfinished row is running now;
+    otherwise its run is gone and the row counts as failed.
+    """
     by_version = index_by_version(available)
     recorded = {version_key(r.version): r for r in ledger}
     newest = max(recorded, default=None)
@@ -39,14 +61,17 @@ def statuses(available: list[Migration], ledger: list[AppliedRecord]) -> list[Mi
             state = State.OUT_OF_ORDER if newest is not None and key < newest else State.PENDING
             rows.append(MigrationStatus(m.version, m.name, state, path=m.path))
             continue
-        if r.status == "failed":
-            state = State.FAILED
+        error = r.error
+        if r.status in _UNFINISHED and live:
+            state = State.RUNNING
+        elif failed(r):
+            state, error = State.FAILED, failure_text(r)
         elif m is None:
             state = State.MISSING
         elif r.checksum and m.checksum and r.checksum != m.checksum:
             state = State.CHANGED
         else:
-            state = State.APPLIED
+            state = State.APPLIED_OUT_OF_ORDER if r.out_of_order else State.APPLIED
         rows.append(
             MigrationStatus(
                 version=m.version if m else r.version,
@@ -56,7 +81,7 @@ def statuses(available: list[Migration], ledger: list[AppliedRecord]) -> list[Mi
                 execution_ms=r.execution_ms,
                 description=r.description,
                 path=m.path if m else None,
-                error=r.error,
+                error=error,
                 statement=r.statement,
             )
         )
@@ -85,16 +110,15 @@ def to_apply(
             raise UnknownVersion(target)
     chosen = []
     for key, record in sorted(recorded.items()):
-        if record.status != "failed":
+        if not failed(record):
             continue
         m = by_version.get(key)
         fixed = m is not None and bool(record.checksum) and m.checksum != record.checksum
         if m is None or not (fixed or retry):
-            raise BlockedByFailure(record.version, record.name, record.error)
+            raise BlockedByFailure(record.version, record.name, failure_text(record))
         if limit is None or key <= limit:
             chosen.append(m)
-    applied_keys = [k for k, r in recorded.items() if r.status != "failed"]
-    newest = max(applied_keys, default=None)
+    newest = newest_applied(ledger)
     pending = [
         m for key, m in sorted(by_version.items()) if key not in recorded and (limit is None or key <= limit)
     ]
@@ -103,6 +127,33 @@ def to_apply(
         if late:
             raise OutOfOrderError(late, recorded[newest].version)
     return sorted(chosen + pending, key=lambda m: version_key(m.version))
+
+
+def newest_applied(ledger: list[AppliedRecord]) -> int | None:
+    """The highest version applied (failed rows aside): a pending migration below it is out of order."""
+    return max((version_key(r.version) for r in ledger if not failed(r)), default=None)
+
+
+def record_of(ledger: list[AppliedRecord], version: str) -> AppliedRecord | None:
+    """The ledger row of `version`, compared as a number (`1`, `001`, `0001` are one migration)."""
+    key = version_key(version)
+    return next((r for r in ledger if version_key(r.version) == key), None)
+
+
+def duplicate_rows(ledger: list[AppliedRecord]) -> list[str]:
+    """Problems: two ledger rows for one version number (`001` and `0001`, written by hand or an old bug)."""
+    seen: dict[int, str] = {}
+    problems = []
+    for r in ledger:
+        key = version_key(r.version)
+        if key in seen:
+            problems.append(
+                f"ledger: versions {seen[key]} and {r.version} are the same migration, recorded twice; "
+                f"`unmark {r.version}` removes one"
+            )
+        else:
+            seen[key] = r.version
+    return problems
 
 
 def to_revert(

@@ -32,6 +32,8 @@ Result = (
 
 STATE_COLOURS = {
     State.APPLIED: "#1a7f37",
+    State.APPLIED_OUT_OF_ORDER: "#1a7f37",
+    State.RUNNING: "#0969da",
     State.PENDING: "#6e7781",
     State.CHANGED: "#bf8700",
     State.MISSING: "#cf222e",
@@ -40,6 +42,8 @@ STATE_COLOURS = {
 }
 STATE_ICONS = {
     State.APPLIED: "✔",
+    State.APPLIED_OUT_OF_ORDER: "✔",
+    State.RUNNING: "⟳",
     State.PENDING: "…",
     State.CHANGED: "✎",
     State.MISSING: "?",
@@ -85,11 +89,11 @@ def to_text(result: Result) -> str:
                 e.outcome,
                 _duration(e.duration_ms),
                 e.applied_by or "",
-                _short(e.error or "", 60),
+                _short(e.error or e.note or "", 60),
             ]
             for e in result.events
         ]
-        return table(["STARTED (UTC)", "ACTION", "VERSION", "NAME", "OUTCOME", "TOOK", "BY", "ERROR"], rows)
+        return table(["STARTED (UTC)", "ACTION", "VERSION", "NAME", "OUTCOME", "TOOK", "BY", "NOTE"], rows)
     if isinstance(result, ValidationReport):
         if result.ok:
             return f"ok: {plural(result.checked, 'migration')} valid, ledger consistent"
@@ -261,11 +265,11 @@ def to_html(result: Result) -> str:
                 _coloured(e.outcome, OUTCOME_COLOURS.get(e.outcome)),
                 _e(_duration(e.duration_ms)),
                 _e(e.applied_by or ""),
-                _e(e.error or ""),
+                _e(e.error or e.note or ""),
             ]
             for e in result.events
         ]
-        headers = ["started (UTC)", "action", "version", "name", "outcome", "took", "by", "error"]
+        headers = ["started (UTC)", "action", "version", "name", "outcome", "took", "by", "note"]
         return _wrap(_html_table(headers, rows) + _caption(f"{len(result.events)} events", result.database))
     if isinstance(result, ValidationReport):
         if result.ok:

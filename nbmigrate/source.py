@@ -17,9 +17,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import InvalidMigrationSet, SourceError
+from .errors import InvalidMigrationSet, SourceError, TransactionEndsEarly
 from .model import NAME_RE, VERSION_RE, Migration, version_key
-from .sqltext import SqlTextError, is_transaction_control, parse_sql_migration, split_statements
+from .sqltext import (
+    ENDS_EARLY,
+    SqlTextError,
+    is_transaction_control,
+    parse_sql_migration,
+    split_statements,
+    transaction_control,
+)
 
 if TYPE_CHECKING:
     from .database import Database
@@ -212,6 +219,15 @@ class SqlFileMigration(FileMigration):
         self.down_statements = split_statements(parsed.down) if parsed.down else None
         self.transactional = parsed.transactional
         self.description = _sql_description(text) or self.name.replace("_", " ")
+        if self.transactional:
+            self._refuse_early_end(self.up_statements, "up")
+            self._refuse_early_end(self.down_statements or [], "down")
+
+    def _refuse_early_end(self, statements: list[str], section: str) -> None:
+        """ROLLBACK and the like would end the migration's transaction: refused before anything runs."""
+        for statement in statements:
+            if transaction_control(statement) == ENDS_EARLY:
+                raise SourceError(self.path, f"{section} section: {TransactionEndsEarly(statement)}")
 
     @property
     def reversible(self) -> bool:

@@ -7,11 +7,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = [
+    "ABSORBED",
+    "ENDS_EARLY",
     "SqlMigrationText",
     "SqlTextError",
     "is_transaction_control",
+    "might_hold_transaction_control",
     "parse_sql_migration",
     "split_statements",
+    "transaction_control",
 ]
 
 
@@ -264,27 +268,57 @@ def split_statements(sql: str) -> list[str]:
 
 _SKIP_LEADING = re.compile(r"(?:\s|--[^\n]*|/\*.*?(?:\*/|\Z))*", re.DOTALL)
 _SKIP_TRAILING = re.compile(r"(?:\s|;|--[^\n]*|/\*.*?(?:\*/|\Z))*", re.DOTALL)
-_TRANSACTION_CONTROL = re.compile(
+_OPEN_OR_COMMIT = re.compile(
     r"(?:BEGIN(?:\s+(?:DEFERRED|IMMEDIATE|EXCLUSIVE))?(?:\s+(?:TRANSACTION|WORK))?"
     r"|START\s+TRANSACTION"
-    r"|(?:COMMIT|END)(?:\s+(?:TRANSACTION|WORK))?"
+    r"|(?:COMMIT|END)(?:\s+(?:TRANSACTION|WORK))?(?:\s+AND\s+(?:NO\s+)?CHAIN)?"
     r")(?![\w$])",
     re.IGNORECASE,
 )
+# ROLLBACK, ABORT, PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED: each ends (or hands off) the
+# open transaction. ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] x only unwinds to a savepoint.
+_ENDS_EARLY = re.compile(
+    r"(?:(?:ROLLBACK|ABORT)(?![\w$])(?!(?:\s+(?:WORK|TRANSACTION))?\s+TO(?![\w$]))"
+    r"|PREPARE\s+TRANSACTION(?![\w$])"
+    r"|COMMIT\s+PREPARED(?![\w$]))",
+    re.IGNORECASE,
+)
+# Cheap test before splitting a string that might hold any of the above.
+_MIGHT_CONTROL = re.compile(r"(?<![\w$])(?:BEGIN|START|COMMIT|END|ROLLBACK|ABORT|PREPARE)(?![\w$])", re.I)
+
+ABSORBED = "absorbed"
+ENDS_EARLY = "ends early"
+
+
+def transaction_control(statement: str) -> str | None:
+    """How one statement touches the surrounding transaction.
+
+    ABSORBED: a bare BEGIN / START TRANSACTION / COMMIT / END (nbmigrate owns the
+    transaction, so these are habits from hand-run scripts, safely ignored inside it).
+    ENDS_EARLY: ROLLBACK, ABORT, PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED, which would
+    end the migration's transaction before its ledger row is written. None: anything else,
+    SAVEPOINT, RELEASE and ROLLBACK TO SAVEPOINT included. Leading and trailing comments,
+    whitespace and a trailing ';' are ignored.
+    """
+    lead = _SKIP_LEADING.match(statement)  # always matches, possibly empty
+    start = lead.end() if lead else 0
+    if _ENDS_EARLY.match(statement, start):
+        return ENDS_EARLY
+    m = _OPEN_OR_COMMIT.match(statement, start)
+    if m is None:
+        return None
+    tail = _SKIP_TRAILING.match(statement, m.end())
+    return ABSORBED if tail is not None and tail.end() == len(statement) else None
 
 
 def is_transaction_control(statement: str) -> bool:
-    """True when statement is a bare BEGIN / START TRANSACTION / COMMIT / END statement.
+    """True when statement is a bare BEGIN / START TRANSACTION / COMMIT / END statement."""
+    return transaction_control(statement) == ABSORBED
 
-    Leading and trailing comments, whitespace and a trailing ';' are ignored; anything
-    else (a trigger, SAVEPOINT, ROLLBACK, BEGIN with options) is not transaction control.
-    """
-    lead = _SKIP_LEADING.match(statement)  # always matches, possibly empty
-    m = _TRANSACTION_CONTROL.match(statement, lead.end() if lead else 0)
-    if m is None:
-        return False
-    tail = _SKIP_TRAILING.match(statement, m.end())
-    return tail is not None and tail.end() == len(statement)
+
+def might_hold_transaction_control(sql: str) -> bool:
+    """False when `sql` certainly holds no transaction-control statement (a cheap pre-check)."""
+    return _MIGHT_CONTROL.search(sql) is not None
 
 
 # ---------------------------------------------------------------- migration files

@@ -152,7 +152,7 @@ class Dashboard:
         """Rehearse applying (or, when applied, reverting) `version` in a transaction rolled back."""
         v = normalize_version(version)
         row = self._status_of(v)
-        if row is not None and row.state in (State.APPLIED, State.CHANGED):
+        if row is not None and row.state in (State.APPLIED, State.APPLIED_OUT_OF_ORDER, State.CHANGED):
             targets = self._revert_targets(v)
             what = "dry run: revert " + parts.joined([f"{m.version} {m.name}" for m in targets])
             self._start(what, lambda: self._down(targets, dry_run=True))

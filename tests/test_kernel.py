@@ -259,7 +259,8 @@ def test_kernel_interrupt_rolls_back_and_the_kernel_stays_usable(tmp_path: Path)
     errors = [o for o in nb.cells[3].outputs if o.output_type == "error"]
     assert len(errors) == 1 and errors[0].ename == "MigrationInterrupted"  # a KeyboardInterrupt
     assert errors[0].traceback == [
-        "KeyboardInterrupt: migration 003 (long_running) was rolled back; the lock is released"
+        "KeyboardInterrupt: applied 001 create_contacts first; then migration 003 (long_running) "
+        "was rolled back; the lock is released"
     ]
     assert outcome["lock_free"]
     assert "big" not in tables(db)

@@ -572,7 +572,8 @@ def test_interrupted_migration_rolls_back_and_releases_the_lock(
     with pytest.raises(KeyboardInterrupt) as caught:
         connected.run_line_magic("migrate", "up")
     assert caught.value._render_traceback_() == [  # type: ignore[attr-defined]
-        "KeyboardInterrupt: migration 002 (long_running) was rolled back; the lock is released"
+        "KeyboardInterrupt: applied 001 create_contacts first; then migration 002 (long_running) "
+        "was rolled back; the lock is released"
     ]
     assert "big" not in tables(db_path)
     assert ledger(db_path) == {"001": "applied"}

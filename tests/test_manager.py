@@ -232,13 +232,16 @@ def test_out_of_order_is_applied_and_flagged_strict_refuses(db_url: str, migrati
     sql_migration(migrations_dir, "003", "c", "CREATE TABLE c (id INTEGER);", "DROP TABLE c;")
     run(db_url, migrations_dir, lambda m: m.up())
     sql_migration(migrations_dir, "002", "b", "CREATE TABLE b (id INTEGER);", "DROP TABLE b;")
-    assert states(db_url, migrations_dir)["002"] == "out of order"
+    assert states(db_url, migrations_dir)["002"] == "pending (out of order)"
     with pytest.raises(OutOfOrderError, match="002"):
         run(db_url, migrations_dir, lambda m: m.up(), strict=True)
     report = run(db_url, migrations_dir, lambda m: m.validate(), strict=True)
     assert not report.ok
     run(db_url, migrations_dir, lambda m: m.up())
-    assert states(db_url, migrations_dir) == {"001": "applied", "002": "applied", "003": "applied"}
+    assert states(db_url, migrations_dir) == {"001": "applied", "002": "applied (out of order)", "003": "applied"}
+    history = run(db_url, migrations_dir, lambda m: m.history())
+    newest = history.events[0]
+    assert (newest.action, newest.version, newest.note) == ("apply", "002", "out of order")
 
 
 def test_changed_missing_and_repair(db_url: str, migrations_dir: Path) -> None:
@@ -448,6 +451,9 @@ def test_cancelling_a_run_rolls_back_the_migration_in_flight(db_url: str, migrat
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        interruption = m.interruption
+        assert interruption is not None and (interruption.version, interruption.outcome) == ("004", "rolled back")
+        assert [s.version for s in interruption.completed] == ["001", "002", "003"]
         # The lock was released: the same manager can run again at once.
         return await m.status()
 
@@ -512,7 +518,9 @@ def test_interrupting_a_non_transactional_migration_records_it_as_failed(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert m.interrupted is not None and m.interrupted.version == "001"
+        interruption = m.interruption
+        assert interruption is not None and interruption.version == "001"
+        assert interruption.outcome == "recorded as failed"
         return await m.status()
 
     status = run(db_url, migrations_dir, cancel_mid_way, lock_timeout=2)

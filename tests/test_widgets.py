@@ -334,12 +334,12 @@ def test_refresh_shows_changes_made_elsewhere(
     dash.wait()
     assert list(dash.rows) == ["000", "001", "002", "003"] and states(dash)["000"] == State.OUT_OF_ORDER.value
     assert not dash.rows["000"].apply_button.disabled
-    assert "↯ out of order" in dash.rows["000"].state_label.value
+    assert "↯ pending (out of order)" in dash.rows["000"].state_label.value
     (migrations_dir / "migration_003_post_title.sql").unlink()  # pending: its row goes
     (migrations_dir / "migration_002_posts.sql").unlink()  # applied: shown as missing
     dash.refresh()
     dash.wait()
-    assert states(dash) == {"000": "out of order", "001": "applied", "002": "missing"}
+    assert states(dash) == {"000": "pending (out of order)", "001": "applied", "002": "missing"}
     assert len(dash.table.children) == 6 * 4  # the header and three rows
     assert dash.rows["002"].revert_button.disabled and dash.rows["002"].source_button.disabled
 

@@ -73,6 +73,10 @@ class Backend(abc.ABC):
     def lock(self, timeout: float, purpose: str) -> AbstractAsyncContextManager[None]:
         """Hold the migration lock for this database; raise LockTimeout naming the holder."""
 
+    async def lock_is_held(self) -> bool:
+        """Whether some run holds the migration lock now; read-only (creates nothing)."""
+        return False
+
     @abc.abstractmethod
     async def has_table(self, name: str) -> bool: ...
 

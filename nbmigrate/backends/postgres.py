@@ -242,6 +242,10 @@ class PostgresBackend(Backend):
         finally:
             await _close(conn)
 
+    async def lock_is_held(self) -> bool:
+        schema = await self.conn.fetchval("SELECT current_schema()") or ""
+        return await _lock_holder(self.conn, lock_key(schema)) is not None
+
     # -- schema -----------------------------------------------------------------------
 
     async def has_table(self, name: str) -> bool:

@@ -149,6 +149,21 @@ class SQLiteBackend(Backend):
         finally:
             os.close(fd)
 
+    async def lock_is_held(self) -> bool:
+        if self.url.path is None or fcntl is None:
+            return self._memory_lock.locked()
+        try:
+            fd = os.open(str(self.url.path) + LOCK_SUFFIX, os.O_RDONLY)
+        except OSError:  # no lock file: no run ever took it here
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # and with it the shared lock, if it was taken
+        return False
+
     async def has_table(self, name: str) -> bool:
         rows = await self.fetch_all("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
         return bool(rows)
