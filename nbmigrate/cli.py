@@ -66,13 +66,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interrupted(stop: KeyboardInterrupt, manager: MigrationManager | None, ns: argparse.Namespace) -> int:
-    """What an interrupt left behind, as the database shows it: completed steps, then one line."""
-    from .signals import Stopped
+    """What an interrupt left behind, as the database shows it: completed steps, then one line.
 
+    It imports nothing: the interrupt may have landed in the middle of an import.
+    """
     interruption = manager.interruption if manager is not None else None
     if interruption is not None and interruption.completed:
         print(render.to_text(RunReport(ns.command, "", steps=interruption.completed)))
-    if isinstance(stop, Stopped) and stop.abandoned:
+    if getattr(stop, "abandoned", False):
         flight = manager.in_flight if manager is not None else None
         what = "stopped"
         if flight is not None:
@@ -81,7 +82,7 @@ def _interrupted(stop: KeyboardInterrupt, manager: MigrationManager | None, ns: 
     else:
         what = interruption.describe() if interruption is not None else "stopped before anything ran"
         print(f"interrupted: {what}; the lock is released", file=sys.stderr)
-    if isinstance(stop, Stopped) and stop.signum == signal.SIGTERM:
+    if getattr(stop, "signum", None) == signal.SIGTERM:
         return EXIT_TERMINATED
     return EXIT_INTERRUPTED
 

@@ -31,7 +31,7 @@ from .database import Database
 from .errors import Interrupt, MigrationFailed
 from .ledger import CHECKPOINTS, REVERTING, RUNNING, Ledger, utcnow
 from .model import AppliedRecord, Interruption, Migration, Progress, StepResult
-from .settle import settle
+from .settle import settle, through_cancellation
 
 logger = logging.getLogger("nbmigrate")
 
@@ -196,7 +196,8 @@ class StepRunner:
         try:
             yield flight
         except INTERRUPTS:
-            self.interruption = await self._interrupted(flight, atomic)
+            # A second interrupt must not cut short the record of what the first one left.
+            self.interruption, _ = await through_cancellation(self._interrupted(flight, atomic))
             raise
         except _StepFailed as failure:
             raise await self._failed(flight, failure.message, failure.statement, atomic) from failure.original
@@ -247,20 +248,28 @@ class StepRunner:
     async def _failed(
         self, flight: _Flight, message: str, statement: str | None, atomic: bool
     ) -> MigrationFailed:
-        """Record a failed step (never hiding it behind a second failure); the error to raise."""
+        """Record a failed step (never hiding it behind a second failure); the error to raise.
+
+        An interrupt that arrives meanwhile is raised once the record is written, and said
+        truly: the step was rolled back, or recorded as failed.
+        """
         m = flight.migration
-        if m.transactional or atomic:
-            await self._log_quietly(flight, "failed", message)
-        else:
-            await self._record_failure(flight, message, statement)
+        transactional = m.transactional or atomic
+
+        async def record() -> bool:
+            if transactional:
+                await self._log_quietly(flight, "failed", message)
+                return False
+            return await self._record_failure(flight, message, statement)
+
+        recorded, cancelled = await through_cancellation(record())
+        if cancelled is not None:
+            kept = "recorded as failed" if recorded else "left unfinished"
+            outcome = "rolled back" if transactional else kept
+            self.interruption = Interruption(m.version, m.name, flight.direction, outcome)
+            raise cancelled
         return MigrationFailed(
-            m.version,
-            m.name,
-            m.path,
-            statement,
-            message,
-            flight.direction,
-            rolled_back=m.transactional or atomic,
+            m.version, m.name, m.path, statement, message, flight.direction, rolled_back=transactional
         )
 
     # -- ledger writes ------------------------------------------------------------------

@@ -17,6 +17,19 @@ T = TypeVar("T")
 
 async def settle(work: Awaitable[T]) -> T:
     """Await `work` to its end; if this task was cancelled meanwhile, raise that afterwards."""
+    result, cancelled = await through_cancellation(work)
+    if cancelled is not None:
+        raise cancelled
+    return result
+
+
+async def through_cancellation(work: Awaitable[T]) -> tuple[T, asyncio.CancelledError | None]:
+    """Await `work` to its end; its result and the cancellation that arrived meanwhile, if any.
+
+    For clean-up that runs while an interrupt already unwinds the task: a second Ctrl-C must
+    not cut short the record of what the first one left behind. If `work` raises, that is
+    raised (a cancellation that arrived meanwhile is then dropped: the task is unwinding).
+    """
     task = asyncio.ensure_future(work)
     cancelled: asyncio.CancelledError | None = None
     while not task.done():
@@ -30,8 +43,6 @@ async def settle(work: Awaitable[T]) -> T:
             if task.done():  # the work failed: its exception is raised below
                 break
             raise
-    if cancelled is not None:
-        if not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not log it as never retrieved
-        raise cancelled
-    return task.result()
+    if cancelled is not None and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+    return task.result(), cancelled

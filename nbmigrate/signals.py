@@ -15,6 +15,7 @@ import asyncio
 import signal
 import sys
 import threading
+import time
 from collections.abc import Coroutine
 from types import FrameType
 from typing import Any, TypeVar
@@ -44,13 +45,19 @@ class _Controller:
         self.task = task
         self.signum: int | None = None
         self.count = 0
-        self.force = False
+        self.force = False  # the watchdog sent a signal to raise Interrupt in place
+        self.closed = False  # the run is over: a forced signal still on its way is ignored
+        self.lock = threading.Lock()  # between the watchdog sending and the run closing
         self.taken = threading.Event()  # the loop ran the cancellation
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.force:  # sent by the watchdog: the loop is blocked by code running right now
             self.force = False
-            raise Interrupt(signal.Signals(signum).name)
+            if not self.closed:
+                raise Interrupt(signal.Signals(signum).name)
+            return
+        if self.closed:
+            raise KeyboardInterrupt
         self.count += 1
         if self.count == 1:
             self.signum = signum
@@ -61,6 +68,13 @@ class _Controller:
         else:
             print("still stopping: the step in flight is finishing (again to give up)", file=sys.stderr)
 
+    def close(self) -> None:
+        """The run is over; let a forced signal already sent land (it is ignored now)."""
+        with self.lock:
+            self.closed = True
+        while self.force:
+            time.sleep(0.005)  # interrupted by that signal, whose handler clears the flag
+
     def _cancel(self) -> None:
         self.taken.set()
         self.task.cancel()
@@ -68,8 +82,11 @@ class _Controller:
     def _watch(self) -> None:
         if self.taken.wait(PATIENCE) or self.task.done():
             return
-        self.force = True
-        signal.pthread_kill(threading.main_thread().ident or 0, self.signum or signal.SIGINT)
+        with self.lock:
+            if self.closed:
+                return
+            self.force = True
+            signal.pthread_kill(threading.main_thread().ident or 0, self.signum or signal.SIGINT)
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
@@ -88,9 +105,12 @@ def run(main: Coroutine[Any, Any, T]) -> T:
             abandoned = isinstance(exc, Stopped) and exc.abandoned
             raise Stopped(controller.signum, abandoned) from None
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        _close(loop, wait=not abandoned)
+        try:
+            _close(loop, wait=not abandoned)
+        finally:
+            controller.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _close(loop: asyncio.AbstractEventLoop, *, wait: bool) -> None:

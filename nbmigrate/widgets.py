@@ -455,7 +455,9 @@ class Dashboard:
                 result, error = await self._act(action)
             report = await self.manager.status()
         except asyncio.CancelledError:
-            error = Interrupted(f"interrupted: {what}; the migration in flight was rolled back")
+            interruption = self.manager.interruption
+            said = interruption.describe() if interruption is not None else "nothing was running"
+            error = Interrupted(f"interrupted: {what}: {said}")
             raise
         except Exception as exc:
             error = error or exc

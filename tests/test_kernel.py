@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -268,6 +269,70 @@ def test_kernel_interrupt_rolls_back_and_the_kernel_stays_usable(tmp_path: Path)
     status = text_of(nb.cells[4])
     assert "003      long_running     pending" in status and "1 applied, 1 pending" in status
     assert text_of(nb.cells[5]).strip() == "2"
+
+
+BLOCKING_003 = """import pathlib
+import time
+
+
+async def up(db):
+    await db.execute('CREATE TABLE big (n INTEGER)')
+    pathlib.Path('started').touch()
+    deadline = time.monotonic() + 30
+    if 'MODE' == 'sleep':
+        time.sleep(4)  # blocks the bridge loop; a thread's sleep is not cut short
+    while time.monotonic() < deadline:  # CPU-bound: blocks the loop until interrupted
+        pass
+
+
+async def down(db):
+    await db.execute('DROP TABLE big')
+"""
+
+
+@pytest.mark.parametrize("mode", ["cpu", "sleep"])
+def test_kernel_interrupt_reaches_a_migration_that_blocks_the_loop(tmp_path: Path, mode: str) -> None:
+    """One interrupt stops a migration that never awaits: rolled back, said so, the kernel usable."""
+    nb = notebook(
+        "%load_ext nbmigrate",
+        f"%%migration 001 create_contacts\n{SQL_001}",
+        f"%%migration 003 blocking\n{BLOCKING_003.replace('MODE', mode)}",
+        "%migrate up",
+        "print(1 + 1)",
+    )
+    db = tmp_path / "kernel.db"
+    outcome: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        client = client_for(nb, tmp_path)
+        async with client.async_setup_kernel(env=kernel_env(tmp_path)):
+            for i in range(3):
+                await client.async_execute_cell(nb.cells[i], i)
+            running = asyncio.ensure_future(client.async_execute_cell(nb.cells[3], 3))
+            deadline = time.monotonic() + 60
+            while not (tmp_path / "started").exists():
+                assert time.monotonic() < deadline and not running.done(), "the migration never started"
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            t0 = time.monotonic()
+            await client.km.interrupt_kernel()
+            with contextlib.suppress(CellExecutionError):
+                await running
+            outcome["returned_after"] = time.monotonic() - t0
+            await client.async_execute_cell(nb.cells[4], 4)
+
+    asyncio.run(scenario())
+    assert outcome["returned_after"] < 15
+    errors = [o for o in nb.cells[3].outputs if o.output_type == "error"]
+    assert len(errors) == 1 and errors[0].ename == "MigrationInterrupted", nb.cells[3].outputs
+    assert errors[0].traceback == [
+        "KeyboardInterrupt: applied 001 create_contacts first; then migration 003 (blocking) "
+        "was rolled back; the lock is released"
+    ]
+    assert "big" not in tables(db)
+    assert ledger(db) == {"001": "applied"}
+    assert _lock_is_free(db)
+    assert text_of(nb.cells[4]).strip() == "2"
 
 
 def _lock_is_free(db: Path) -> bool:

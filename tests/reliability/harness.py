@@ -40,7 +40,10 @@ def count(quick: int, full: int) -> int:
 
 _PYTHON_STEP = '''"""Workload VVV: table t_VVV and RRR rows by executemany, in four batches."""
 
+import time
+
 ROWS = RRR
+BLOCK = BBB  # seconds of time.sleep at the end of each step: code that blocks the event loop
 
 
 async def up(db):
@@ -52,10 +55,12 @@ async def up(db):
     for start in range(0, ROWS, batch):
         await db.executemany(sql, rows[start : start + batch])
     await db.execute("CREATE INDEX ix_t_VVV ON t_VVV (payload)")
+    time.sleep(BLOCK)
 
 
 async def down(db):
     await db.execute("DROP TABLE t_VVV")
+    time.sleep(BLOCK)
 '''
 
 _SQL_STEP = """-- Workload VVV: table t_VVV and RRR rows from a recursive CTE, in two inserts
@@ -73,16 +78,19 @@ DROP TABLE t_VVV;
 """
 
 
-def write_workload(directory: Path, steps: int = 10, rows: int = 6000) -> dict[str, int]:
+def write_workload(directory: Path, steps: int = 10, rows: int = 6000, block: float = 0.0) -> dict[str, int]:
     """`steps` migrations, alternately Python (executemany) and SQL (recursive CTE), each
-    creating table t_VVV with its own number of rows and an index; return {version: rows}."""
+    creating table t_VVV with its own number of rows and an index; return {version: rows}.
+
+    `block`: the Python steps end with that many seconds of `time.sleep`, which blocks the
+    event loop right before their COMMIT."""
     directory.mkdir(parents=True, exist_ok=True)
     expected = {}
     for i in range(1, steps + 1):
         version = f"{i:03d}"
         n = rows + 37 * i  # a different count per table: rows landing in the wrong one would show
         if i % 2:
-            text = _PYTHON_STEP.replace("VVV", version).replace("RRR", str(n))
+            text = _PYTHON_STEP.replace("VVV", version).replace("RRR", str(n)).replace("BBB", str(block))
             path = directory / f"migration_{version}_workload_py.py"
         else:
             text = _SQL_STEP.replace("VVV", version).replace("RRR", str(n)).replace("HHH", str(n // 2))
@@ -237,6 +245,29 @@ def wipe_pg_database(url: str) -> None:
             await conn.close()
 
     asyncio.run(wipe())
+
+
+def execute(url: str, sql: str) -> None:
+    """Change the database by hand (sqlite3 / asyncpg), as an operator or a test set-up would."""
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(sqlite_path(url))
+        try:
+            conn.execute(sql)
+            conn.commit()
+        finally:
+            conn.close()
+        return
+
+    async def pg() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(pg())
 
 
 def sqlite_path(url: str) -> Path:

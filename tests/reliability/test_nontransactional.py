@@ -33,29 +33,6 @@ def _partial_migration(directory: Path, last_statement: str) -> None:
     )
 
 
-def _execute(url: str, sql: str) -> None:
-    """Change the database by hand, as an operator fixing it would."""
-    if url.startswith("sqlite"):
-        conn = sqlite3.connect(harness.sqlite_path(url))
-        try:
-            conn.execute(sql)
-            conn.commit()
-        finally:
-            conn.close()
-        return
-
-    async def pg() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(pg())
-
-
 def _history(cli: Callable[..., harness.Finished]) -> list[tuple[str, str | None, str]]:
     done = cli("history", "--json", "--limit", "0")
     assert done.returncode == 0, done.stderr
@@ -133,13 +110,13 @@ def test_failed_non_transactional_migration_is_recorded_and_recoverable(
         assert cli("up").returncode == 0
         expected_events = [("apply", "002", "ok")]
     elif recovery == "mark":
-        _execute(url, FIXED)
+        harness.execute(url, FIXED)
         done = cli("mark", "002")
         assert done.returncode == 0, done.stderr
         assert cli("up").returncode == 0
         expected_events = [("mark", "002", "ok")]
     else:
-        _execute(url, "CREATE TABLE nt_missing (id INTEGER)")
+        harness.execute(url, "CREATE TABLE nt_missing (id INTEGER)")
         assert cli("up", "--retry").returncode == 0
         expected_events = [("apply", "002", "ok")]
 
