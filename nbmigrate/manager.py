@@ -21,6 +21,7 @@ from .database import Database
 from .errors import (
     ConfigError,
     ConfirmationRequired,
+    DatabaseLocked,
     InvalidMigrationSet,
     IrreversibleMigration,
     MigrationFailed,
@@ -425,6 +426,7 @@ class MigrationManager:
     async def _run(self, command: str, *, ensure_ledger: bool = True) -> AsyncIterator[str]:
         """Connect, hold the lock for the whole command, make sure the ledger exists."""
         await self.db.connect()
+        await self.db.backend.set_busy_timeout(self.lock_timeout)  # a foreign write lock too
         async with self.db.backend.lock(self.lock_timeout, f"nbmigrate {command}"):
             if ensure_ledger:
                 async with self.db.transaction():
@@ -509,6 +511,11 @@ class MigrationManager:
         self.in_flight = m
         try:
             yield
+        except DatabaseLocked as exc:  # not logged: that write would wait for the same lock
+            failed = self.in_flight or m
+            if failed is None:
+                raise
+            raise exc.during(_stopped(failed, direction, whole_run=not record)) from exc
         except _StepFailed as failure:
             failed = self.in_flight or failure.migration
             raise await self._failed(
@@ -715,6 +722,18 @@ def diff_schema(before: dict[str, TableInfo], after: dict[str, TableInfo]) -> Sc
         dropped_tables=sorted(set(before) - set(after)),
         changed_tables=changed,
     )
+
+
+def _stopped(m: Migration, direction: str, *, whole_run: bool) -> str:
+    """What a lock that stopped migration `m` left of it, for DatabaseLocked."""
+    where = m.path.name if m.path else "registered in code"
+    if whole_run:
+        kept = "the whole --atomic run was rolled back"
+    elif m.transactional:
+        kept = "nothing of it was kept"
+    else:
+        kept = f"not transactional: it may be partly {'applied' if direction == 'up' else 'reverted'}"
+    return f"migration {m.version} ({where}) failed during {direction}, {kept}"
 
 
 def _ms(t0: float) -> float:
