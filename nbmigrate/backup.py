@@ -3,14 +3,16 @@
 A backup is `<database file>.backups/<UTC timestamp>-<command>.db`, written with SQLite's
 backup API (a consistent copy even while other connections use the file) into a hidden
 partial file that is renamed into place only when complete, so a crash never leaves a
-half backup that looks whole. Restoring also goes through the backup API, into the live
-file, so connections that have it open stay valid and see the restored content.
+half backup that looks whole (and the next command that takes the lock removes the partial
+file). Restoring also goes through the backup API, into the live file, so connections that
+have it open stay valid and see the restored content.
 The blocking work runs in a thread: the event loop (a notebook's) keeps running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import sqlite3
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from .config import DatabaseURL
 from .errors import BackupError
-from .model import BackupInfo
+from .model import BackupInfo, BackupUsage
 
 __all__ = [
     "backup_dir",
@@ -29,14 +31,17 @@ __all__ = [
     "find",
     "list_backups",
     "prune",
+    "remove_partials",
     "restore",
     "take",
+    "usage",
 ]
 
 DIR_SUFFIX = ".backups"
 _STAMP = "%Y%m%dT%H%M%S.%fZ"  # sorts as text in time order
 _NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<command>[a-z][a-z0-9_]*)\.db$")
 _PARTIAL = ".partial"
+logger = logging.getLogger("nbmigrate")
 _BUSY_SECONDS = 30.0
 
 
@@ -103,6 +108,37 @@ def find(db_file: Path, which: str | None = None) -> BackupInfo:
     raise BackupError(
         str(db_file), f"no backup of {db_file} matches {which!r}; the `backups` command lists them"
     )
+
+
+def usage(db_file: Path) -> BackupUsage:
+    """What the backups folder holds on disk: complete backups, partial ones (and journals), the rest."""
+    found = {kind: [0, 0] for kind in ("backup", "partial", "other")}  # kind -> [files, bytes]
+    for path, size in _files(backup_dir(db_file)):
+        kind = "backup" if _NAME_RE.match(path.name) else "partial" if _is_partial(path) else "other"
+        found[kind][0] += 1
+        found[kind][1] += size
+    return BackupUsage(*found["backup"], *found["partial"], *found["other"])
+
+
+def remove_partials(url: DatabaseURL) -> list[Path]:
+    """Remove the partial backups (and their journals) a killed run left; under the lock only.
+
+    A failure to remove one is logged, not raised: the command that called this has its own work.
+    """
+    if url.scheme != "sqlite" or url.path is None:
+        return []
+    folder = backup_dir(url.path)
+    removed = []
+    for path in folder.glob(f".*{_PARTIAL}*") if folder.is_dir() else ():
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning("could not remove the partial backup %s: %s", path, exc)
+            continue
+        removed.append(path)
+    if removed:
+        logger.info("removed %d partial backup file(s) from %s", len(removed), folder)
+    return removed
 
 
 async def take(db_file: Path, command: str, keep: int | None) -> BackupInfo:
@@ -172,3 +208,19 @@ def _copy(source: Path, target: Path) -> None:
     with closing(sqlite3.connect(source, timeout=_BUSY_SECONDS)) as src:
         with closing(sqlite3.connect(target, timeout=_BUSY_SECONDS)) as dst:
             src.backup(dst)
+
+
+def _files(folder: Path) -> list[tuple[Path, int]]:
+    """Every file under `folder` with its size; none when there is no such folder."""
+    found = []
+    for path in folder.rglob("*") if folder.is_dir() else ():
+        try:
+            if path.is_file():
+                found.append((path, path.stat().st_size))
+        except OSError:  # removed by another run just now
+            continue
+    return found
+
+
+def _is_partial(path: Path) -> bool:
+    return path.name.startswith(".") and _PARTIAL in path.name

@@ -372,7 +372,8 @@ class MigrationManager:
     async def list_backups(self) -> BackupReport:
         """The backups of this SQLite database file, newest first."""
         db_file = backup.database_file(self.db.url)
-        return BackupReport(self.db.display_url, backup.backup_dir(db_file), backup.list_backups(db_file))
+        folder, found = backup.backup_dir(db_file), backup.list_backups(db_file)
+        return BackupReport(self.db.display_url, folder, found, usage=backup.usage(db_file))
 
     async def restore(self, which: str | None = None) -> BackupReport:
         """Put a backup back (default: the newest), under the lock; the current state is saved first."""
@@ -428,6 +429,7 @@ class MigrationManager:
         await self.db.connect()
         await self.db.backend.set_busy_timeout(self.lock_timeout)  # a foreign write lock too
         async with self.db.backend.lock(self.lock_timeout, f"nbmigrate {command}"):
+            backup.remove_partials(self.db.url)
             if ensure_ledger:
                 async with self.db.transaction():
                     await self.ledger.ensure()
