@@ -22,6 +22,7 @@ from .errors import (
     ConfigError,
     ConfirmationRequired,
     DatabaseLocked,
+    FileSystemFault,
     InvalidMigrationSet,
     IrreversibleMigration,
     MigrationFailed,
@@ -375,22 +376,36 @@ class MigrationManager:
         folder, found = backup.backup_dir(db_file), backup.list_backups(db_file)
         return BackupReport(self.db.display_url, folder, found, usage=backup.usage(db_file))
 
-    async def restore(self, which: str | None = None) -> BackupReport:
-        """Put a backup back (default: the newest), under the lock; the current state is saved first."""
+    async def restore(self, which: str | None = None, *, backup: bool = True) -> BackupReport:
+        """Put a backup back (default: the newest), under the lock; the current state is saved
+        first unless `backup` is False (a full disk has no room for that copy)."""
+        return await self._restore(which, save_first=backup)
+
+    async def _restore(self, which: str | None, save_first: bool) -> BackupReport:
         db_file = backup.database_file(self.db.url)
         async with self._run("restore", ensure_ledger=False) as run_id:
             chosen = backup.find(db_file, which)
             started = utcnow()
-            saved = await backup.take(db_file, "restore", keep=None)
-            await backup.restore(db_file, chosen.path)
+            saved = await backup.take(db_file, "restore", None, self.lock_timeout) if save_first else None
+            await backup.restore(db_file, chosen.path, self.lock_timeout)
+            await self._log_restore(run_id, chosen, started)
+            protect = {chosen.path} | ({saved.path} if saved else set())
+            backup.prune(db_file, self._backup_settings()[1], protect=protect)
+        folder = backup.backup_dir(db_file)
+        return BackupReport(
+            self.db.display_url, folder, backup.list_backups(db_file), chosen, saved, backup.usage(db_file)
+        )
+
+    async def _log_restore(self, run_id: str, chosen: BackupInfo, started: datetime) -> None:
+        """The restore is done whatever happens here: a full disk only costs its log row."""
+        try:
             async with self.db.transaction():
                 await self.ledger.ensure()
                 await self.ledger.write(
                     self.ledger.event(run_id, "restore", "ok", name=chosen.path.name, started_at=started)
                 )
-            backup.prune(db_file, self._backup_settings()[1], protect={saved.path, chosen.path})
-        folder = backup.backup_dir(db_file)
-        return BackupReport(self.db.display_url, folder, backup.list_backups(db_file), chosen, saved)
+        except (FileSystemFault, DatabaseLocked) as exc:
+            logger.warning("restored, but the event log could not record it: %s", exc)
 
     async def _backup_before(self, command: str, wanted: bool) -> BackupInfo | None:
         """Back up a SQLite file before a command changes it; skipped elsewhere or when off."""
@@ -400,7 +415,7 @@ class MigrationManager:
         enabled, keep = self._backup_settings()
         if not enabled:
             return None
-        info = await backup.take(url.path, command, keep)
+        info = await backup.take(url.path, command, keep, self.lock_timeout)
         logger.info("backed up %s to %s", url.path.name, info.path)
         return info
 
