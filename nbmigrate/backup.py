@@ -3,25 +3,29 @@
 A backup is `<database file>.backups/<UTC timestamp>-<command>.db`, written with SQLite's
 backup API (a consistent copy even while other connections use the file) into a hidden
 partial file that is renamed into place only when complete, so a crash never leaves a
-half backup that looks whole. Restoring also goes through the backup API, into the live
-file, so connections that have it open stay valid and see the restored content.
+half backup that looks whole (and the next command that takes the lock removes the partial
+file). Restoring also goes through the backup API, into the live file, so connections that
+have it open stay valid and see the restored content.
 The blocking work runs in a thread: the event loop (a notebook's) keeps running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import os
 import re
 import sqlite3
 from collections.abc import Collection
-from contextlib import closing
+from contextlib import closing, suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import DatabaseURL
-from .errors import BackupError
-from .model import BackupInfo
+from .errors import BackupError, DatabaseLocked, FileSystemFault, NbMigrateError
+from .files import is_busy, os_fault, sqlite_fault_reason
+from .model import BackupInfo, BackupUsage
 
 __all__ = [
     "backup_dir",
@@ -29,15 +33,19 @@ __all__ = [
     "find",
     "list_backups",
     "prune",
+    "remove_partials",
     "restore",
     "take",
+    "usage",
 ]
 
 DIR_SUFFIX = ".backups"
 _STAMP = "%Y%m%dT%H%M%S.%fZ"  # sorts as text in time order
 _NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<command>[a-z][a-z0-9_]*)\.db$")
 _PARTIAL = ".partial"
+logger = logging.getLogger("nbmigrate")
 _BUSY_SECONDS = 30.0
+_MAX_WAIT = 2_000_000.0  # SQLite's busy timeout is a C int of milliseconds
 
 
 def database_file(url: DatabaseURL) -> Path:
@@ -105,14 +113,48 @@ def find(db_file: Path, which: str | None = None) -> BackupInfo:
     )
 
 
-async def take(db_file: Path, command: str, keep: int | None) -> BackupInfo:
-    """Back up `db_file` now, before `command`; then keep only the newest `keep` (None: all)."""
-    return await asyncio.to_thread(_take, db_file, command, keep)
+def usage(db_file: Path) -> BackupUsage:
+    """What the backups folder holds on disk: complete backups, partial ones (and journals), the rest."""
+    found = {kind: [0, 0] for kind in ("backup", "partial", "other")}  # kind -> [files, bytes]
+    for path, size in _files(backup_dir(db_file)):
+        kind = "backup" if _NAME_RE.match(path.name) else "partial" if _is_partial(path) else "other"
+        found[kind][0] += 1
+        found[kind][1] += size
+    return BackupUsage(*found["backup"], *found["partial"], *found["other"])
 
 
-async def restore(db_file: Path, source: Path) -> None:
+def remove_partials(url: DatabaseURL) -> list[Path]:
+    """Remove the partial backups (and their journals) a killed run left; under the lock only.
+
+    A failure to remove one is logged, not raised: the command that called this has its own work.
+    """
+    if url.scheme != "sqlite" or url.path is None:
+        return []
+    folder = backup_dir(url.path)
+    removed = []
+    for path in folder.glob(f".*{_PARTIAL}*") if folder.is_dir() else ():
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning("could not remove the partial backup %s: %s", path, exc)
+            continue
+        removed.append(path)
+    if removed:
+        logger.info("removed %d partial backup file(s) from %s", len(removed), folder)
+    return removed
+
+
+async def take(db_file: Path, command: str, keep: int | None, timeout: float = _BUSY_SECONDS) -> BackupInfo:
+    """Back up `db_file` now, before `command`; then keep only the newest `keep` (None: all).
+
+    `timeout`: how long to wait for another connection's write lock on `db_file`.
+    """
+    return await asyncio.to_thread(_take, db_file, command, keep, timeout)
+
+
+async def restore(db_file: Path, source: Path, timeout: float = _BUSY_SECONDS) -> None:
     """Copy the backup `source` into the live `db_file` through the backup API."""
-    await asyncio.to_thread(_restore, db_file, source)
+    await asyncio.to_thread(_restore, db_file, source, timeout)
 
 
 def prune(db_file: Path, keep: int, protect: Collection[Path] = ()) -> list[Path]:
@@ -123,19 +165,26 @@ def prune(db_file: Path, keep: int, protect: Collection[Path] = ()) -> list[Path
     return doomed
 
 
-def _take(db_file: Path, command: str, keep: int | None) -> BackupInfo:
+def _take(db_file: Path, command: str, keep: int | None, timeout: float) -> BackupInfo:
     if not _NAME_RE.match(f"20000101T000000.000000Z-{command}.db"):
         raise ValueError(f"not a command name: {command!r}")
     if not db_file.is_file():
         raise BackupError(str(db_file), f"cannot back up {db_file}: no such file")
     folder = backup_dir(db_file)
-    folder.mkdir(exist_ok=True)
-    for stale in folder.glob(f".*{_PARTIAL}*"):  # left by a run killed mid-backup (and its -journal)
-        stale.unlink(missing_ok=True)
     moment = datetime.now(timezone.utc)
+    final = folder / f"{moment.strftime(_STAMP)}-{command}.db"
+    what = f"a backup of {db_file.name} to"
+    hint = f"`{command} --no-backup` goes on without one"
+    try:
+        folder.mkdir(exist_ok=True)
+        for stale in folder.glob(f".*{_PARTIAL}*"):  # left by a run killed mid-backup (and its -journal)
+            stale.unlink(missing_ok=True)
+    except OSError as exc:
+        raise os_fault(folder, f"the backups folder of {db_file.name}", exc, hint) from None
     partial = folder / f".{moment.strftime(_STAMP)}-{command}-{os.getpid()}{_PARTIAL}"
     try:
-        _copy(db_file, partial)
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))  # the OS's own reason
+        _copy(db_file, partial, timeout)
         while True:  # link, not rename: never replaces a backup taken in the same microsecond
             final = folder / f"{moment.strftime(_STAMP)}-{command}.db"
             try:
@@ -143,17 +192,19 @@ def _take(db_file: Path, command: str, keep: int | None) -> BackupInfo:
                 break
             except FileExistsError:
                 moment += timedelta(microseconds=1)
+    except OSError as exc:
+        raise os_fault(final, what, exc, hint) from None
     except sqlite3.Error as exc:
-        raise BackupError(str(db_file), f"could not back up {db_file}: {exc}") from None
+        raise _copy_error(exc, final, what, hint, db_file, timeout) from None
     finally:
-        partial.unlink(missing_ok=True)
+        _remove_with_journal(partial)
     info = BackupInfo(final, moment, command, final.stat().st_size)
     if keep is not None:
         prune(db_file, keep, protect={final})
     return info
 
 
-def _restore(db_file: Path, source: Path) -> None:
+def _restore(db_file: Path, source: Path, timeout: float) -> None:
     try:
         with closing(sqlite3.connect(source, timeout=_BUSY_SECONDS)) as check:
             verdict = check.execute("PRAGMA quick_check").fetchone()[0]
@@ -162,13 +213,49 @@ def _restore(db_file: Path, source: Path) -> None:
     if verdict != "ok":
         raise BackupError(str(db_file), f"{source} is damaged ({verdict}); not restored")
     try:
-        _copy(source, db_file)
+        _copy(source, db_file, timeout)
     except sqlite3.Error as exc:
-        raise BackupError(str(db_file), f"could not restore {source} into {db_file}: {exc}") from None
+        what = f"the restored copy of {source.name} into"
+        raise _copy_error(exc, db_file, what, "the database is unchanged", db_file, timeout) from None
 
 
-def _copy(source: Path, target: Path) -> None:
+def _copy(source: Path, target: Path, timeout: float = _BUSY_SECONDS) -> None:
     """SQLite's online backup, in one step: a consistent snapshot of `source` into `target`."""
-    with closing(sqlite3.connect(source, timeout=_BUSY_SECONDS)) as src:
-        with closing(sqlite3.connect(target, timeout=_BUSY_SECONDS)) as dst:
+    wait = min(timeout, _MAX_WAIT) if math.isfinite(timeout) else _MAX_WAIT
+    with closing(sqlite3.connect(source, timeout=wait)) as src:
+        with closing(sqlite3.connect(target, timeout=wait)) as dst:
             src.backup(dst)
+
+
+def _copy_error(
+    exc: sqlite3.Error, target: Path, what: str, hint: str, db_file: Path, timeout: float
+) -> NbMigrateError:
+    """A failed copy as the error that says why: a lock held too long, a file-system fault, or other."""
+    if is_busy(exc):
+        return DatabaseLocked(str(db_file), timeout)
+    reason = sqlite_fault_reason(exc)
+    if reason is not None:
+        return FileSystemFault(target, what, reason, hint)
+    return BackupError(str(db_file), f"could not copy {db_file} to {target}: {exc}")
+
+
+def _remove_with_journal(partial: Path) -> None:
+    for path in (partial, partial.with_name(partial.name + "-journal")):
+        with suppress(OSError):  # never hide why the backup failed; the next command retries
+            path.unlink(missing_ok=True)
+
+
+def _files(folder: Path) -> list[tuple[Path, int]]:
+    """Every file under `folder` with its size; none when there is no such folder."""
+    found = []
+    for path in folder.rglob("*") if folder.is_dir() else ():
+        try:
+            if path.is_file():
+                found.append((path, path.stat().st_size))
+        except OSError:  # removed by another run just now
+            continue
+    return found
+
+
+def _is_partial(path: Path) -> bool:
+    return path.name.startswith(".") and _PARTIAL in path.name

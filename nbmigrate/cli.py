@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import commands, config, render, snapshot
 from .config import mask_password
-from .errors import ConfigError, ConfirmationRequired, NbMigrateError
+from .errors import ConfigError, ConfirmationRequired, FileSystemFault, NbMigrateError
 from .model import Progress, RunReport, ValidationReport
 
 if TYPE_CHECKING:
@@ -143,6 +143,8 @@ def _runbook(ns: argparse.Namespace) -> int:
                 **({"NBMIGRATE_LOCK_TIMEOUT": str(ns.lock_timeout)} if ns.lock_timeout is not None else {}),
             },
         )
+    except FileSystemFault as exc:  # not the arguments' fault: a failure, like any other command's
+        return _fail(exc, ns, EXIT_FAILURE)
     except NbMigrateError as exc:
         return _fail(exc, ns, EXIT_USAGE)
     if ns.json:

@@ -175,8 +175,12 @@ def build_parser(prog: str = "nbmigrate") -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="confirm dropping everything")
     _no_backup(p)
     add("backups")
-    add("restore").add_argument(
+    p = add("restore")
+    p.add_argument(
         "backup", nargs="?", metavar="BACKUP", help="file name (or its start) or path; default: the newest"
+    )
+    p.add_argument(
+        "--no-backup", action="store_true", help="do not save the current state first (a full disk)"
     )
     p = add("runbook")
     p.add_argument("notebook", metavar="NOTEBOOK", help="the notebook to run (a copy is executed)")
@@ -244,7 +248,7 @@ async def dispatch(manager: MigrationManager, ns: argparse.Namespace) -> Result:
     if cmd == "backups":
         return await manager.list_backups()
     if cmd == "restore":
-        return await manager.restore(ns.backup)
+        return await manager.restore(ns.backup, backup=not ns.no_backup)
     if cmd in SHELL_ONLY:
         raise ConfigError(f"`{cmd}` starts a kernel of its own: run it from a shell (nbmigrate {cmd} ...)")
     raise ArgumentProblem(f"unknown command {cmd!r}")

@@ -13,6 +13,12 @@
     │   └── ChangedMigrationError    an applied migration's source may not be rewritten
     ├── ConfirmationRequired         a destructive command was run without its explicit yes
     ├── LockTimeout                  another run holds the migration lock (.holder)
+    ├── DatabaseLocked               another connection held a SQLite file's lock past the lock
+    │                                timeout (.path, .waited, .at_commit, .step)
+    ├── FileSystemFault              a file could not be written: disk full, read-only, permissions
+    │                                (.path, .what, .reason); the SQLite backend's own subclass is
+    │                                also a sqlite3.OperationalError, so a migration's statement
+    │                                that hits one still fails that migration
     ├── BackupError                  no backup possible or none to restore (.database)
     ├── TransactionEndsEarly         ROLLBACK (or the like) inside nbmigrate's transaction (.statement)
     └── MigrationFailed              a migration raised (.version, .path, .statement, .db_message)
@@ -144,6 +150,46 @@ class LockTimeout(NbMigrateError):
             f"could not take the migration lock on {target} within {timeout:g}s: {who}. "
             f"Wait for that run to finish, or raise --lock-timeout"
         )
+
+
+class DatabaseLocked(NbMigrateError):
+    """Another connection held a lock on a SQLite file for longer than the lock timeout (SQLITE_BUSY).
+
+    `at_commit`: the lock that blocked was a reader's (only readers can stop a COMMIT once the
+    write lock is held). `step`: the migration it stopped, when it stopped one.
+    """
+
+    def __init__(self, path: str, waited: float, *, at_commit: bool = False, step: str | None = None) -> None:
+        self.path = path
+        self.waited = waited
+        self.at_commit = at_commit
+        self.step = step
+        if at_commit:
+            what = f"a read transaction open on {path}, so the commit could not finish"
+        else:
+            what = f"a write lock on {path}"
+        super().__init__(
+            (f"{step}: " if step else "")
+            + f"another connection holds {what}; gave up after waiting {waited:.1f}s. "
+            "Close that connection (or end its transaction), or raise --lock-timeout"
+        )
+
+    def during(self, step: str) -> DatabaseLocked:
+        """The same error, saying which migration it stopped and what became of it."""
+        return DatabaseLocked(self.path, self.waited, at_commit=self.at_commit, step=step)
+
+
+class FileSystemFault(NbMigrateError):
+    """A file could not be written: the disk is full, the file system read-only, permission denied.
+
+    `what` says which file it was (the migration lock file, a backup ...); `hint` the way on.
+    """
+
+    def __init__(self, path: Path | str, what: str, reason: str, hint: str = "") -> None:
+        self.path = str(path)
+        self.what = what
+        self.reason = reason
+        super().__init__(f"cannot write {what} {path}: {reason}" + (f"; {hint}" if hint else ""))
 
 
 class BackupError(NbMigrateError):

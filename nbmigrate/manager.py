@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from .database import Database
 from .errors import (
     ConfigError,
     ConfirmationRequired,
+    DatabaseLocked,
+    FileSystemFault,
     InvalidMigrationSet,
     IrreversibleMigration,
     MigrationFailed,
@@ -418,24 +421,39 @@ class MigrationManager:
     async def list_backups(self) -> BackupReport:
         """The backups of this SQLite database file, newest first."""
         db_file = backup.database_file(self.db.url)
-        return BackupReport(self.db.display_url, backup.backup_dir(db_file), backup.list_backups(db_file))
+        folder, found = backup.backup_dir(db_file), backup.list_backups(db_file)
+        return BackupReport(self.db.display_url, folder, found, usage=backup.usage(db_file))
 
-    async def restore(self, which: str | None = None) -> BackupReport:
-        """Put a backup back (default: the newest), under the lock; the current state is saved first."""
+    async def restore(self, which: str | None = None, *, backup: bool = True) -> BackupReport:
+        """Put a backup back (default: the newest), under the lock; the current state is saved
+        first unless `backup` is False (a full disk has no room for that copy)."""
+        return await self._restore(which, save_first=backup)
+
+    async def _restore(self, which: str | None, save_first: bool) -> BackupReport:
         db_file = backup.database_file(self.db.url)
         async with self._run("restore", ensure_ledger=False) as run_id:
             chosen = backup.find(db_file, which)
             started = utcnow()
-            saved = await backup.take(db_file, "restore", keep=None)
-            await backup.restore(db_file, chosen.path)
+            saved = await backup.take(db_file, "restore", None, self.lock_timeout) if save_first else None
+            await backup.restore(db_file, chosen.path, self.lock_timeout)
+            await self._log_restore(run_id, chosen, started)
+            protect = {chosen.path} | ({saved.path} if saved else set())
+            backup.prune(db_file, self._backup_settings()[1], protect=protect)
+        folder = backup.backup_dir(db_file)
+        return BackupReport(
+            self.db.display_url, folder, backup.list_backups(db_file), chosen, saved, backup.usage(db_file)
+        )
+
+    async def _log_restore(self, run_id: str, chosen: BackupInfo, started: datetime) -> None:
+        """The restore is done whatever happens here: a full disk only costs its log row."""
+        try:
             async with self.db.transaction():
                 await self.ledger.ensure()
                 await self.ledger.write(
                     self.ledger.event(run_id, "restore", "ok", name=chosen.path.name, started_at=started)
                 )
-            backup.prune(db_file, self._backup_settings()[1], protect={saved.path, chosen.path})
-        folder = backup.backup_dir(db_file)
-        return BackupReport(self.db.display_url, folder, backup.list_backups(db_file), chosen, saved)
+        except (FileSystemFault, DatabaseLocked) as exc:
+            logger.warning("restored, but the event log could not record it: %s", exc)
 
     async def _backup_before(self, command: str, wanted: bool) -> BackupInfo | None:
         """Back up a SQLite file before a command changes it; skipped elsewhere or when off."""
@@ -445,7 +463,7 @@ class MigrationManager:
         enabled, keep = self._backup_settings()
         if not enabled:
             return None
-        info = await backup.take(url.path, command, keep)
+        info = await backup.take(url.path, command, keep, self.lock_timeout)
         logger.info("backed up %s to %s", url.path.name, info.path)
         return info
 
@@ -474,7 +492,9 @@ class MigrationManager:
         self.runner.interruption = None
         try:
             await self.db.connect()
+            await self.db.backend.set_busy_timeout(self.lock_timeout)  # a foreign write lock too
             async with self.db.backend.lock(self.lock_timeout, f"nbmigrate {command}"):
+                backup.remove_partials(self.db.url)
                 if ensure_ledger:
                     async with self.db.transaction():
                         await self.ledger.ensure()

@@ -435,6 +435,33 @@ class BackupInfo:
 
 
 @dataclass(frozen=True)
+class BackupUsage:
+    """Everything a backups folder holds on disk: complete backups, partial ones, anything else."""
+
+    backups: int = 0
+    backup_bytes: int = 0
+    partial_files: int = 0  # hidden `.partial` files and their journals, left by a killed backup
+    partial_bytes: int = 0
+    other_files: int = 0
+    other_bytes: int = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self.backup_bytes + self.partial_bytes + self.other_bytes
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "backups": self.backups,
+            "backup_bytes": self.backup_bytes,
+            "partial_files": self.partial_files,
+            "partial_bytes": self.partial_bytes,
+            "other_files": self.other_files,
+            "other_bytes": self.other_bytes,
+            "total_bytes": self.total_bytes,
+        }
+
+
+@dataclass(frozen=True)
 class BackupReport:
     """The result of `backups` (the list, newest first) and `restore` (what was put back)."""
 
@@ -443,6 +470,7 @@ class BackupReport:
     backups: list[BackupInfo]
     restored: BackupInfo | None = None  # restore: the backup put back
     saved: BackupInfo | None = None  # restore: the state just before it, to undo the restore
+    usage: BackupUsage = BackupUsage()  # the whole folder's disk use
 
     @property
     def rows(self) -> list[dict[str, Any]]:

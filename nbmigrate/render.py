@@ -223,6 +223,7 @@ def to_data(result: Result) -> Any:
             "backups": result.rows,
             "restored": result.restored.as_dict() if result.restored else None,
             "saved": result.saved.as_dict() if result.saved else None,
+            "usage": result.usage.as_dict(),
         }
     raise TypeError(f"cannot render {type(result).__name__}")
 
@@ -455,11 +456,27 @@ def _backups_text(report: BackupReport) -> str:
     if report.restored is not None:
         return "\n".join(_restore_lines(report))
     if not report.backups:
-        return f"no backups of {report.database} yet (they go to {report.directory})"
+        none = f"no backups of {report.database} yet (they go to {report.directory})"
+        return "\n".join([none, *_usage_lines(report)])
     rows = [[when(b.taken_at), b.command, _size(b.size), str(b.path)] for b in report.backups]
-    return (
-        table(["TAKEN (UTC)", "BEFORE", "SIZE", "PATH"], rows) + f"\n{plural(len(report.backups), 'backup')}"
-    )
+    return "\n".join([table(["TAKEN (UTC)", "BEFORE", "SIZE", "PATH"], rows), *_usage_lines(report)])
+
+
+def _usage_lines(report: BackupReport) -> list[str]:
+    """The folder's whole disk use: complete backups, then what else it holds, said apart."""
+    u = report.usage
+    lines = [f"{plural(len(report.backups), 'backup')}, {_size(u.backup_bytes)}"] if report.backups else []
+    if u.partial_files:
+        lines.append(
+            f"{plural(u.partial_files, 'partial backup file')} (an interrupted backup, or its journal), "
+            f"{_size(u.partial_bytes)}: the next command that takes the lock removes "
+            + ("it" if u.partial_files == 1 else "them")
+        )
+    if u.other_files:
+        lines.append(f"{plural(u.other_files, 'other file')}, {_size(u.other_bytes)}")
+    if u.partial_files or u.other_files:
+        lines.append(f"{_size(u.total_bytes)} in all in {report.directory}")
+    return lines
 
 
 def _restore_lines(report: BackupReport) -> list[str]:
@@ -468,6 +485,8 @@ def _restore_lines(report: BackupReport) -> list[str]:
     lines = [f"restored {report.database} from {restored.path.name} (taken {when(restored.taken_at)} UTC)"]
     if saved is not None:
         lines.append(f"the state before the restore is saved as {saved.path}; `restore` again undoes it")
+    else:
+        lines.append("the state before the restore was not saved (--no-backup)")
     return lines
 
 
@@ -479,7 +498,12 @@ def _backups_html(report: BackupReport) -> str:
         for b in report.backups
     ]
     headers = ["taken (UTC)", "before", "size", "path"]
-    return _html_table(headers, rows) + _caption(plural(len(report.backups), "backup"), report.database)
+    first, *rest = _usage_lines(report)
+    return (
+        _html_table(headers, rows)
+        + "".join(f"<p>{_e(line)}</p>" for line in rest)
+        + _caption(first, report.database)
+    )
 
 
 def _size(n: int) -> str:

@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .config import mask_password, parse_url
-from .errors import ConfigError
+from .errors import ConfigError, FileSystemFault
+from .files import write_atomically
 
 __all__ = [
     "FailedCell",
@@ -206,9 +207,20 @@ def run(
     seconds = time.perf_counter() - started
     nb.metadata["nbmigrate_runbook"]["outcome"] = "ok" if failed is None else failed.describe()
     _scrub(nb, secrets)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, target)
+    _write_copy(nb, target)
     return RunbookReport(notebook, target, shown, len(ran), seconds, failed, interrupted)
+
+
+def _write_copy(nb: Any, target: Path) -> None:
+    """The executed copy, whole or not at all; a fault says the notebook did run, and how."""
+    import nbformat
+
+    try:
+        write_atomically(target, nbformat.writes(nb), "the runbook's executed copy")
+    except FileSystemFault as fault:
+        outcome = nb.metadata["nbmigrate_runbook"]["outcome"]
+        ran = "the notebook ran to the end" if outcome == "ok" else f"the notebook stopped at {outcome}"
+        raise FileSystemFault(fault.path, fault.what, fault.reason, ran) from None
 
 
 def _failure(nb: Any, index: int, secrets: set[str], error: str | None = None) -> FailedCell:

@@ -28,7 +28,7 @@ from datetime import datetime
 
 from .backends.base import Statement
 from .database import Database
-from .errors import Interrupt, MigrationFailed
+from .errors import DatabaseLocked, Interrupt, MigrationFailed
 from .ledger import CHECKPOINTS, REVERTING, RUNNING, Ledger, utcnow
 from .model import AppliedRecord, Interruption, Migration, Progress, StepResult
 from .settle import settle, through_cancellation
@@ -199,6 +199,8 @@ class StepRunner:
             # A second interrupt must not cut short the record of what the first one left.
             self.interruption, _ = await through_cancellation(self._interrupted(flight, atomic))
             raise
+        except DatabaseLocked as exc:  # not logged: that write would wait for the same lock
+            raise exc.during(_stopped(flight, atomic)) from exc
         except _StepFailed as failure:
             raise await self._failed(flight, failure.message, failure.statement, atomic) from failure.original
         except self.db.backend.error_types as exc:
@@ -380,6 +382,19 @@ class StepRunner:
     def _progress(self, phase: str, m: Migration, direction: str, index: int, total: int) -> None:
         if self.on_progress is not None:
             self.on_progress(Progress(phase, direction, m.version, m.name, index, total))
+
+
+def _stopped(flight: _Flight, atomic: bool) -> str:
+    """What a lock that stopped the step left of it, for DatabaseLocked."""
+    m = flight.migration
+    where = m.path.name if m.path else "registered in code"
+    if atomic:
+        kept = "the whole --atomic run was rolled back"
+    elif m.transactional:
+        kept = "nothing of it was kept"
+    else:
+        kept = f"not transactional: it may be partly {'applied' if flight.direction == 'up' else 'reverted'}"
+    return f"migration {m.version} ({where}) failed during {flight.direction}, {kept}"
 
 
 def _note(flight: _Flight) -> str | None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from . import files
 from .errors import ConfigError
 from .model import NAME_RE
 
@@ -57,16 +57,6 @@ def template(version: str, name: str, kind: str) -> str:
     return (SQL_TEMPLATE if kind == "sql" else PYTHON_TEMPLATE).format(title=title)
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str, what: str = "the migration file") -> None:
     """Write through a temporary file and rename, so a reader never sees half a migration."""
-    import tempfile  # only when writing: keeps the CLI's start-up short
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_atomically(path, text, what)

@@ -91,6 +91,9 @@ class Backend(abc.ABC):
     async def drop_all(self) -> list[str]:
         """Drop every table, view, index and trigger; return what was dropped."""
 
+    async def set_busy_timeout(self, seconds: float) -> None:  # noqa: B027  (SQLite's own wait)
+        """How long a statement waits for another connection's lock before it fails."""
+
     async def interrupt(self) -> None:  # noqa: B027  (optional: not every backend can)
         """Abort the statement in flight, if the backend can."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import os
 import sqlite3
 import time
@@ -15,7 +17,8 @@ from typing import Any
 import aiosqlite
 
 from ..config import DatabaseURL
-from ..errors import ConnectionFailed, LockTimeout
+from ..errors import ConnectionFailed, DatabaseLocked, FileSystemFault, LockTimeout
+from ..files import is_busy, os_fault, sqlite_fault_reason
 from ..model import ColumnInfo, IndexInfo, TableInfo
 from .base import Backend, Params, Statement, holder_description
 
@@ -24,8 +27,19 @@ try:  # POSIX; on other systems runs are serialised within one process only
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
+logger = logging.getLogger("nbmigrate")
+
 _POLL_SECONDS = 0.05
+_MAX_BUSY_MS = 2**31 - 1  # PRAGMA busy_timeout is a C int of milliseconds
 LOCK_SUFFIX = ".nbmigrate-lock"
+
+
+class DatabaseFileFault(FileSystemFault, sqlite3.OperationalError):
+    """SQLite could not write the database file (disk full, read-only, no journal possible).
+
+    Also a sqlite3 error, so a migration statement that meets it fails that migration with
+    its statement shown, while outside a migration it is the one-line FileSystemFault.
+    """
 
 
 class SQLiteBackend(Backend):
@@ -38,6 +52,7 @@ class SQLiteBackend(Backend):
     def __init__(self, url: DatabaseURL, busy_timeout: float = 30.0) -> None:
         super().__init__(url)
         self.busy_timeout = busy_timeout
+        self._busy_ms = _busy_ms(busy_timeout)  # what the open connection has
         self._conn: aiosqlite.Connection | None = None
         self._memory_lock = asyncio.Lock()
 
@@ -52,7 +67,8 @@ class SQLiteBackend(Backend):
         target = ":memory:" if path is None else str(path)
         if path is not None and not path.parent.is_dir():
             raise ConnectionFailed(self.url.masked, f"folder {path.parent} does not exist")
-        pending = aiosqlite.connect(target, isolation_level=None, timeout=self.busy_timeout)
+        self._busy_ms = _busy_ms(self.busy_timeout)
+        pending = aiosqlite.connect(target, isolation_level=None, timeout=self._busy_ms / 1000)
         # A script that fails before `disconnect()` (the seed README's snippets have no
         # try/finally) must still exit; an open transaction is rolled back by SQLite's journal.
         worker = getattr(pending, "_thread", None)
@@ -75,10 +91,22 @@ class SQLiteBackend(Backend):
             conn, self._conn = self._conn, None
             await conn.close()
 
+    async def set_busy_timeout(self, seconds: float) -> None:
+        self.busy_timeout = seconds
+        ms = _busy_ms(seconds)
+        if self._conn is not None and ms != self._busy_ms:
+            await self._conn.execute_fetchall(f"PRAGMA busy_timeout = {ms}")
+            self._busy_ms = ms
+
     async def execute(self, sql: str, params: Params = None) -> int:
         conn = self.conn
         before = conn.total_changes
-        await conn.execute_fetchall(sql, params if params is not None else ())
+        started = time.monotonic()
+        try:
+            await conn.execute_fetchall(sql, params if params is not None else ())
+        except sqlite3.OperationalError as exc:
+            self._raise_typed(exc, sql, started)
+            raise
         return conn.total_changes - before
 
     async def execute_batch(self, statements: Sequence[Statement]) -> None:
@@ -89,14 +117,39 @@ class SQLiteBackend(Backend):
         if submit is None:  # pragma: no cover - a future aiosqlite without it
             await super().execute_batch(statements)
             return
-        await submit(_execute_all, conn, statements)
+        started = time.monotonic()
+        try:
+            await submit(_execute_all, conn, statements)
+        except _StatementFailed as failed:
+            self._raise_typed(failed.error, failed.sql, started)
+            raise failed.error from None
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        cursor = await self.conn.executemany(sql, rows)
+        started = time.monotonic()
+        try:
+            cursor = await self.conn.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            self._raise_typed(exc, sql, started)
+            raise
         await cursor.close()
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Any]:
-        return list(await self.conn.execute_fetchall(sql, params if params is not None else ()))
+        started = time.monotonic()
+        try:
+            return list(await self.conn.execute_fetchall(sql, params if params is not None else ()))
+        except sqlite3.OperationalError as exc:
+            self._raise_typed(exc, sql, started)
+            raise
+
+    def _raise_typed(self, exc: sqlite3.OperationalError, sql: str, started: float) -> None:
+        """A lock held past the busy timeout, or a file SQLite cannot write: raise nbmigrate's own error."""
+        where = str(self.url.path) if self.url.path is not None else self.url.masked
+        if is_busy(exc):
+            at_commit = sql.strip().upper().startswith(("COMMIT", "END"))
+            raise DatabaseLocked(where, time.monotonic() - started, at_commit=at_commit) from exc
+        reason = sqlite_fault_reason(exc)
+        if reason is not None:
+            raise DatabaseFileFault(where, "the database", reason) from exc
 
     def iterate(self, sql: str, params: Params = None) -> AsyncIterator[Any]:
         async def _rows() -> AsyncIterator[Any]:
@@ -128,7 +181,10 @@ class SQLiteBackend(Backend):
             return
         lock_path = Path(str(self.url.path) + LOCK_SUFFIX)
         # The OS releases an flock when its holder dies, so a crash never leaves a lock behind.
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise os_fault(lock_path, "the migration lock file", exc) from None
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -212,11 +268,30 @@ class SQLiteBackend(Backend):
         return dropped
 
 
+class _StatementFailed(Exception):
+    """Which statement of a batch SQLite refused, carried back from the worker thread."""
+
+    def __init__(self, sql: str, error: sqlite3.OperationalError) -> None:
+        super().__init__(str(error))
+        self.sql = sql
+        self.error = error
+
+
 def _execute_all(conn: aiosqlite.Connection, statements: Sequence[Statement]) -> None:
     """On aiosqlite's worker thread: run each statement on the underlying sqlite3 connection."""
     raw = conn._conn
     for sql, params in statements:
-        raw.execute(sql, params if params is not None else ())
+        try:
+            raw.execute(sql, params if params is not None else ())
+        except sqlite3.OperationalError as exc:
+            raise _StatementFailed(sql, exc) from None
+
+
+def _busy_ms(seconds: float) -> int:
+    """Seconds as SQLite's busy timeout: whole milliseconds, within a C int."""
+    if not math.isfinite(seconds):
+        return _MAX_BUSY_MS
+    return min(max(int(seconds * 1000), 0), _MAX_BUSY_MS)
 
 
 def _quote(identifier: str) -> str:
@@ -232,5 +307,9 @@ def _read_holder(fd: int) -> str | None:
 
 
 def _write_holder(fd: int, text: str) -> None:
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, text.encode(), 0)
+    """Who holds the lock, for whoever waits: only informative, so a full disk must not stop the run."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+    except OSError as exc:
+        logger.debug("could not write the lock holder: %s", exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import sqlite3
 import statistics
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from nbmigrate import MigrationManager, connect
+from nbmigrate import MigrationManager, connect, render
 from nbmigrate import backup as backups_module
 from tests.conftest import sql_migration
 
@@ -323,3 +324,112 @@ def _one_line(text: str) -> str:
     lines = text.strip().splitlines()
     assert len(lines) == 1, text
     return lines[0]
+
+
+def _big_database(path: Path, megabytes: int = 64) -> None:
+    """A file large enough that a backup of it takes a while (about 0.15 s per 64 MB here)."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("CREATE TABLE blobs (b BLOB)")
+        conn.executemany("INSERT INTO blobs VALUES (?)", [(bytes(8192),) for _ in range(megabytes * 128)])
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _partials(folder: Path) -> list[Path]:
+    return sorted(folder.glob(".*.partial*")) if folder.is_dir() else []
+
+
+def _kill_during_backup(url: str, directory: Path, folder: Path) -> list[Path]:
+    """Start `up` and SIGKILL it while its backup is being written; the partial files it left."""
+    proc = harness.spawn("--db", url, "--dir", str(directory), "up")
+    try:
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any(p.name.endswith(".partial") and p.stat().st_size > 0 for p in _partials(folder)):
+                harness.kill(proc)
+                break
+            time.sleep(0.001)
+    finally:
+        harness.kill(proc)
+        proc.communicate()
+    return _partials(folder)
+
+
+def test_a_backup_killed_midway_is_reported_then_removed_by_the_next_command_that_locks(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    sql_migration(directory, "001", "t", "CREATE TABLE t (id INTEGER);", "DROP TABLE t;")
+    template = tmp_path / "template.db"
+    _big_database(template)
+    db = tmp_path / "big.db"
+    url = f"sqlite:///{db}"
+    folder = db.with_name("big.db.backups")
+    for _ in range(10):  # the kill must land while the partial file is being written
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copyfile(template, db)
+        left = _kill_during_backup(url, directory, folder)
+        if left:
+            break
+    assert left, "no kill landed during a backup in 10 tries"
+    snap = harness.inspect(url)
+    assert snap.integrity == "ok" and "t" not in snap.tables and snap.applied() == set()
+
+    # `backups` (no lock) lists no partial as a backup, but counts it in the folder's disk use.
+    done = _cli(url, directory, "backups", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    on_disk = {p: p.stat().st_size for p in folder.iterdir()}
+    usage = data["usage"]
+    assert data["backups"] == [] and usage["backups"] == 0
+    assert usage["partial_files"] == len(left)
+    assert usage["partial_bytes"] == sum(on_disk[p] for p in left) > 0
+    assert usage["total_bytes"] == sum(on_disk.values())
+    text = _cli(url, directory, "backups").stdout
+    assert f"{len(left)} partial backup file" in text and "the next command that takes the lock removes" in text
+
+    # The next command that takes the lock (here one that takes no backup of its own) removes it.
+    assert _cli(url, directory, "up", "--no-backup").returncode == 0
+    assert _partials(folder) == []
+    assert harness.inspect(url).applied() == {"001"}
+
+
+def test_backups_reports_the_whole_folder(project: tuple[str, Path]) -> None:
+    """Complete backups, partial files and anything else, each said apart; the total is du's."""
+    url, directory = project
+    assert _cli(url, directory, "up", "001").returncode == 0
+    assert _cli(url, directory, "up").returncode == 0
+    folder = harness.sqlite_path(url).with_name("app.db.backups")
+    (folder / ".20260101T000000.000000Z-up-999.partial").write_bytes(bytes(5000))
+    (folder / ".20260101T000000.000000Z-up-999.partial-journal").write_bytes(bytes(700))
+    (folder / "notes.txt").write_text("kept by hand")
+    sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
+    backups = {n: s for n, s in sizes.items() if n.endswith("-up.db")}
+    assert len(backups) == 2
+
+    usage = json.loads(_cli(url, directory, "backups", "--json").stdout)["usage"]
+    assert usage == {
+        "backups": 2,
+        "backup_bytes": sum(backups.values()),
+        "partial_files": 2,
+        "partial_bytes": 5700,
+        "other_files": 1,
+        "other_bytes": len("kept by hand"),
+        "total_bytes": sum(sizes.values()),
+    }
+    text = _cli(url, directory, "backups").stdout
+    assert "2 backups, " in text and "2 partial backup files (" in text and "1 other file, 12 B" in text
+    assert f"in all in {folder}" in text
+
+    async def report() -> object:
+        db = await connect(url)
+        try:
+            return await MigrationManager(db, directory).list_backups()
+        finally:
+            await db.disconnect()
+
+    html = render.to_html(asyncio.run(report()))  # type: ignore[arg-type]
+    assert "2 partial backup files" in html and "1 other file" in html and "in all in" in html
