@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# Not `from typing import ...`: this module loads before a Ctrl-C at start-up can be handled
+# (__main__.py), so it stays as light as it can be.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -30,6 +33,8 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .compat import (
         get_database,
         get_migration_manager,

@@ -1,7 +1,21 @@
-"""`python -m nbmigrate`: the same as the `nbmigrate` command."""
+"""`python -m nbmigrate` and the `nbmigrate` console script.
+
+This module imports nothing of nbmigrate until Ctrl-C is handled: an interrupt while the
+command starts up is one line and exit 130, not a traceback from the middle of an import.
+"""
 
 import sys
 
-from .cli import main
 
-sys.exit(main())
+def run() -> int:
+    """The console script's entry point."""
+    try:
+        from .cli import main
+    except KeyboardInterrupt:
+        print("interrupted: stopped before anything ran", file=sys.stderr)
+        return 130
+    return main()
+
+
+if __name__ == "__main__":
+    sys.exit(run())

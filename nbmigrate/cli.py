@@ -23,8 +23,22 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `nbmigrate` console script and `python -m nbmigrate`."""
-    args = sys.argv[1:] if argv is None else argv
+    """`nbmigrate ARGS` in this process: the exit code (0 ok, 1 failure, 2 usage, 130/143 interrupted)."""
+    run = _Run()
+    try:
+        return _main(sys.argv[1:] if argv is None else argv, run)
+    except KeyboardInterrupt as stop:
+        return _interrupted(stop, run.manager, run.command)
+
+
+class _Run:
+    """What an interrupt's report needs to know of the run it stopped."""
+
+    manager: MigrationManager | None = None
+    command = ""
+
+
+def _main(args: list[str], run: _Run) -> int:
     try:
         ns = commands.parse(args)
     except commands.HelpShown as shown:
@@ -40,15 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if ns.command == "runbook":
         return _runbook(ns)
-    manager: MigrationManager | None = None
+    run.command = ns.command
     try:
         settings = config.resolve(ns.db, ns.dir, strict=ns.strict, lock_timeout=ns.lock_timeout)
         result = _read_only_answer(settings, ns)
         if result is None:
-            manager = _manager(settings, ns)
-            result = _run(manager, ns)
-    except KeyboardInterrupt as stop:
-        return _interrupted(stop, manager, ns)
+            run.manager = _manager(settings, ns)
+            result = _run(run.manager, ns)
     except (ConfirmationRequired, ConfigError) as exc:
         return _fail(exc, ns, EXIT_USAGE)
     except Exception as exc:  # NbMigrateError, or a surprise: one line either way, --debug for more
@@ -65,14 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
-def _interrupted(stop: KeyboardInterrupt, manager: MigrationManager | None, ns: argparse.Namespace) -> int:
+def _interrupted(stop: KeyboardInterrupt, manager: MigrationManager | None, command: str) -> int:
     """What an interrupt left behind, as the database shows it: completed steps, then one line.
 
     It imports nothing: the interrupt may have landed in the middle of an import.
     """
     interruption = manager.interruption if manager is not None else None
     if interruption is not None and interruption.completed:
-        print(render.to_text(RunReport(ns.command, "", steps=interruption.completed)))
+        print(render.to_text(RunReport(command, "", steps=interruption.completed)))
     if getattr(stop, "abandoned", False):
         flight = manager.in_flight if manager is not None else None
         what = "stopped"
