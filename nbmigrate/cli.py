@@ -90,9 +90,9 @@ def _manager(settings: config.Settings, ns: argparse.Namespace) -> MigrationMana
     from .database import Database
     from .manager import MigrationManager
 
-    logging.basicConfig(
-        level=logging.INFO if ns.verbose else logging.WARNING, format="%(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(config.masking_formatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO if ns.verbose else logging.WARNING, handlers=[handler])
     return MigrationManager.from_settings(
         Database(settings.url), settings, on_progress=None if ns.json else _progress_bar()
     )
@@ -144,7 +144,7 @@ def _fail(exc: BaseException, ns: argparse.Namespace, code: int) -> int:
     if ns.debug:
         import traceback
 
-        traceback.print_exception(exc)
+        sys.stderr.write(mask_password("".join(traceback.format_exception(exc))))
     message = mask_password(str(exc))
     if not isinstance(exc, NbMigrateError):
         message = f"unexpected {type(exc).__name__}: {message} (run with --debug for the traceback)"
