@@ -238,6 +238,9 @@ def test_the_runbook_copy_masks_one_and_two_character_passwords(password: str, t
     assert_hidden(copy, password)
     assert_hidden(copy, "/" if password == "%2F" else password)
     outputs = "".join(
-        json.dumps(o) for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code" for o in c.outputs
+        json.dumps(o)
+        for c in nbformat.read(out, as_version=4).cells
+        if c.cell_type == "code"
+        for o in c.outputs
     )
     assert outputs.count("app:***@127.0.0.1:9/app") >= 4  # print, repr, JSON and HTML, each masked

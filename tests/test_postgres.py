@@ -375,7 +375,8 @@ def test_odd_passwords_authenticate_and_asyncpg_never_echoes_them(kind: str, pas
     for i, secret in enumerate(["p@ss:w%rd", "x", "/?# @:%é"]):
         role = f"odd_{i}"
         literal = secret.replace("'", "''")
-        with_db(admin, lambda db: db.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{literal}'"))
+        create = f"CREATE ROLE {role} LOGIN PASSWORD '{literal}'"
+        with_db(admin, lambda db, sql=create: db.execute(sql))
         written = quote(secret, safe="@:%")
         url = f"postgresql://{role}:{written}@{password_server}/postgres"
         assert with_db(url, lambda db: db.fetch_val("SELECT current_user")) == role
