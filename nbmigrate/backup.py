@@ -35,7 +35,7 @@ __all__ = [
 
 DIR_SUFFIX = ".backups"
 _STAMP = "%Y%m%dT%H%M%S.%fZ"  # sorts as text in time order
-_NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<command>[a-z][a-z0-9_]*)\.db$")
+_NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<command>[a-z][a-z0-9_]*)\.db\Z")
 _PARTIAL = ".partial"
 _BUSY_SECONDS = 30.0
 

@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(str(shown))
         return EXIT_OK
     except commands.ArgumentProblem as problem:
-        print(mask_password(str(problem)), file=sys.stderr)
-        print("run `nbmigrate --help` for the commands", file=sys.stderr)
+        line = " ".join(mask_password(str(problem)).split())  # one line, whatever was typed
+        print(f"{line} (`nbmigrate --help` lists the commands)", file=sys.stderr)
         return EXIT_USAGE
     if ns.command in commands.NOTEBOOK_ONLY:
         where = f"`{ns.command}` is for notebooks (%migrate {ns.command})"
