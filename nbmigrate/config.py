@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .model import shorten
 
 if TYPE_CHECKING:
     import logging
@@ -26,6 +27,7 @@ DEFAULT_BACKUP_KEEP = 10
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
+_NAME_MAX, _PATH_MAX = 255, 4096  # bytes, as Linux and macOS file systems allow
 MAX_SECONDS = 7 * 24 * 3600.0  # a lock timeout or cell timeout beyond a week is a typo
 
 # Passwords of URLs nobody parsed here: the user-info password runs from the first `:` to
@@ -34,7 +36,7 @@ _PASSWORD_RE = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s?#\"'<>]*:)[^\s\
 _QUERY_PASSWORD_RE = re.compile(r"(?P<head>[?&](?:ssl)?password=)[^&#\s\"'<>]*", re.I)
 # Every spelling of every password this process has parsed, longest first.
 _known_passwords: tuple[str, ...] = ()
-# In user info, these end the authority for urlsplit and asyncpg: a password with them is misread.
+# URL parsers misread these in user info (`/ ? #` end the authority; whitespace is dropped).
 _MISREAD = {"/": "%2F", "?": "%3F", "#": "%23", " ": "%20"}
 
 
@@ -102,10 +104,11 @@ class PostgresParts:
 
     @property
     def masked(self) -> str:
+        """The URL as written, but `***` for the password (in the user info or the query)."""
         userinfo = ""
         if self.user_written is not None:
-            hidden = ":***" if self.password_written else ":" if self.password_written == "" else ""
-            userinfo = f"{self.user_written}{hidden}@"
+            password = "" if self.password_written is None else ":***" if self.password_written else ":"
+            userinfo = f"{self.user_written}{password}@"
         return f"{self.scheme}://{userinfo}{mask_password(self.location)}"
 
     def __repr__(self) -> str:
@@ -151,14 +154,14 @@ def parse_url(text: str, base: Path | None = None) -> DatabaseURL:
         rest = rest.split("?", 1)[0]
         if not rest:
             raise ConfigError(f"database URL {raw!r} has no file path (sqlite:///file.db)")
-        path = Path(unquote(rest))
+        path = check_path(Path(unquote(rest)), "database file")
         if not path.is_absolute() and base is not None:
             path = base / path
         return DatabaseURL(raw, "sqlite", path)
     if lowered.startswith(_POSTGRES_SCHEMES):
         return DatabaseURL(raw, "postgresql", None, parse_postgres(raw))
     if "://" not in raw and lowered.endswith(_SQLITE_SUFFIXES):
-        path = Path(raw).expanduser()
+        path = check_path(Path(raw).expanduser(), "database file")
         if not path.is_absolute() and base is not None:
             path = base / path
         return DatabaseURL(raw, "sqlite", path)
@@ -167,6 +170,19 @@ def parse_url(text: str, base: Path | None = None) -> DatabaseURL:
         f"unsupported database URL {mask_password(raw)!r}: use sqlite:///file.db, a path "
         f"ending in .db or .sqlite, or postgresql://user:password@host:port/database"
     )
+
+
+def check_path(path: Path, what: str) -> Path:
+    """A typed path no file system can hold is a ConfigError, not an OSError at first use."""
+    text = os.fsencode(path)
+    if b"\0" in text:
+        raise ConfigError(f"{what} {shorten(str(path))!r}: a path cannot hold a NUL character")
+    if len(text) >= _PATH_MAX or any(len(part) > _NAME_MAX for part in text.split(b"/")):
+        raise ConfigError(
+            f"{what} {shorten(str(path))!r}: too long for a file system "
+            f"(each name at most {_NAME_MAX} bytes, the whole path under {_PATH_MAX})"
+        )
+    return path
 
 
 def parse_postgres(raw: str) -> PostgresParts:
@@ -183,8 +199,8 @@ def parse_postgres(raw: str) -> PostgresParts:
     for _, value in _query_passwords(location):
         remember_password(value)
     parts = PostgresParts(scheme, user if at else None, password, location)
-    misread = _misread(userinfo)
-    if at and misread:
+    misread = _misread(userinfo) if at else []
+    if misread:
         raise ConfigError(_misread_message(parts, misread))
     try:
         split = urlsplit(f"postgresql://{location}")
@@ -197,7 +213,7 @@ def parse_postgres(raw: str) -> PostgresParts:
 
 
 def _misread(userinfo: str) -> list[str]:
-    """The characters of the user info that urlsplit and asyncpg read as the end of the host."""
+    """The characters of the user info that URL parsers misread (a space stands for any whitespace)."""
     return sorted({" " if c.isspace() else c for c in userinfo if c in _MISREAD or c.isspace()})
 
 
@@ -279,6 +295,7 @@ def resolve(
     url = parse_url(str(url_text) if url_text is not None else DEFAULT_URL, url_base)
     enabled, keep = backup_settings(backups, backup_keep, cwd)
     migrations_dir = Path(str(dir_text)) if dir_text is not None else Path(DEFAULT_DIRECTORY)
+    check_path(migrations_dir, "migrations directory")
     if not migrations_dir.is_absolute():
         migrations_dir = dir_base / migrations_dir
     return Settings(

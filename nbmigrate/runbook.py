@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .config import mask_password, parse_url
+from .config import check_path, mask_password, parse_url
 from .errors import ConfigError
 
 __all__ = [
@@ -154,6 +154,9 @@ def run(
     except ImportError as exc:
         needs = "`runbook` needs nbclient and ipykernel: pip install 'nbmigrate[notebook]'"
         raise ConfigError(f"{needs} ({exc})") from None
+    check_path(notebook, "notebook")
+    if output is not None:
+        check_path(output, "output")
     if not notebook.is_file():
         raise ConfigError(f"no notebook at {notebook}")
     try:

@@ -249,3 +249,27 @@ def test_magic_versions_names_and_timeouts_are_usage_errors(
         assert any("NbMigrate.lock_timeout" in r.getMessage() for r in caplog.records), value
     assert sorted(p.name for p in (tmp_path / "migrations").iterdir()) == ["migration_001_first.sql"]
     assert ledger(f"sqlite:///{db}") == [] and "first" not in all_tables(f"sqlite:///{db}")
+
+
+# -- paths ------------------------------------------------------------------------------
+
+LONG = "n" * 300  # more than any file system's 255-byte name
+
+
+def test_paths_no_file_system_can_hold_are_usage_errors(
+    applied: list[str], db_url: str, tmp_path: Path
+) -> None:
+    before = state(db_url)
+    for args in (
+        ["--dir", LONG, "status"],
+        ["--dir", str(tmp_path / LONG / "m"), "up"],
+        ["--db", f"{LONG}.db", "status"],
+        ["--db", f"sqlite:///{LONG}.db", "up"],
+        ["runbook", f"{LONG}.ipynb"],
+    ):
+        line = assert_usage_error(harness.main(*applied, *args))
+        assert "too long for a file system" in line, line
+    done = harness.main(*applied, "restore", LONG)  # a lookup that finds nothing: not a usage error
+    assert "unexpected" not in done.stderr and not done.crashed, done.stderr
+    assert state(db_url) == before
+    assert not any(LONG in p.name for p in tmp_path.iterdir())
