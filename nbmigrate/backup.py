@@ -41,7 +41,7 @@ __all__ = [
 
 DIR_SUFFIX = ".backups"
 _STAMP = "%Y%m%dT%H%M%S.%fZ"  # sorts as text in time order
-_NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<command>[a-z][a-z0-9_]*)\.db$")
+_NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<command>[a-z][a-z0-9_]*)\.db\Z")
 _PARTIAL = ".partial"
 logger = logging.getLogger("nbmigrate")
 _BUSY_SECONDS = 30.0
@@ -105,8 +105,11 @@ def find(db_file: Path, which: str | None = None) -> BackupInfo:
         names = ", ".join(b.path.name for b in matches[:3])
         raise BackupError(str(db_file), f"{which!r} matches {len(matches)} backups ({names} ...); be exact")
     path = Path(wanted).expanduser()
-    if path.is_file():
-        stat = path.stat()
+    try:
+        stat = path.stat() if path.is_file() else None
+    except OSError:  # a typed name too long for the file system names no backup either
+        stat = None
+    if stat is not None:
         return BackupInfo(path, datetime.fromtimestamp(stat.st_mtime, timezone.utc), "file", stat.st_size)
     raise BackupError(
         str(db_file), f"no backup of {db_file} matches {which!r}; the `backups` command lists them"

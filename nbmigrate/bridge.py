@@ -19,9 +19,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from . import config
-from .config import Settings
+from .config import Settings, mask_password
 from .database import Database
-from .errors import Interrupt
+from .errors import ConfigError, ConnectionFailed, Interrupt, NbMigrateError
 from .manager import MigrationManager
 
 T = TypeVar("T")
@@ -205,16 +205,28 @@ class Session:
 
     Until `connect` is called the settings follow the configuration as the CLI reads it
     (NBMIGRATE_DATABASE_URL, `[tool.nbmigrate]` in pyproject.toml, defaults), re-read
-    before every command.
+    before every command. After a failed `connect` nothing is connected and every command
+    refuses, naming the failure, until a `connect` succeeds: never another database silently.
     """
 
     def __init__(self) -> None:
         self.settings: Settings | None = None
         self.explicit = False
+        self.failed: str | None = None  # the last connect's URL (masked) and why it failed
         self._manager: MigrationManager | None = None
 
     def connect(self, url: str | None = None, directory: str | None = None) -> MigrationManager:
         """Open `url` (or the configured database) now, so a bad URL fails here."""
+        try:
+            manager = self._open(url, directory)
+        except BaseException as exc:  # an interrupted connect is no connection either
+            self.close()
+            self.failed = _failure(url, exc)
+            raise
+        self.failed = None
+        return manager
+
+    def _open(self, url: str | None, directory: str | None) -> MigrationManager:
         settings = config.resolve(url, directory)
         manager = run(_open(settings))
         self.close()
@@ -223,19 +235,28 @@ class Session:
 
     def manager(self) -> MigrationManager:
         """The current manager; reopened when the configuration it came from has changed."""
+        self._refuse_after_failed_connect()
         if self._manager is not None and self.explicit:
             return self._manager
         settings = config.resolve()
         if self._manager is None or settings != self.settings:
-            self.connect()
+            self._open(None, None)
         assert self._manager is not None
         return self._manager
 
     def settings_now(self) -> Settings:
         """The settings the next command would use, without opening anything."""
+        self._refuse_after_failed_connect()
         if self.explicit and self.settings is not None:
             return self.settings
         return config.resolve()
+
+    def _refuse_after_failed_connect(self) -> None:
+        if self.failed is not None:
+            raise ConfigError(
+                f"the last `%migrate connect` failed ({self.failed}); nothing is connected: "
+                "run `%migrate connect URL` again"
+            )
 
     def close(self) -> None:
         manager, self._manager = self._manager, None
@@ -245,6 +266,19 @@ class Session:
                 run(manager.db.disconnect(), timeout=10)
             except Exception:  # closing must not fail; the connection is dropped either way
                 pass
+
+
+def _failure(url: str | None, exc: BaseException) -> str:
+    """One line: the URL as it may be shown, and the reason."""
+    if isinstance(exc, ConnectionFailed):
+        return " ".join(str(exc).split())
+    where = mask_password(url) if url is not None else "the configured database"
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        reason = "interrupted"
+    elif not isinstance(exc, NbMigrateError):
+        reason = f"{type(exc).__name__}: {reason}"
+    return f"{where}: {mask_password(reason)}"
 
 
 async def _open(settings: Settings) -> MigrationManager:

@@ -45,8 +45,8 @@ def _main(args: list[str], run: _Run) -> int:
         sys.stdout.write(str(shown))
         return EXIT_OK
     except commands.ArgumentProblem as problem:
-        print(mask_password(str(problem)), file=sys.stderr)
-        print("run `nbmigrate --help` for the commands", file=sys.stderr)
+        line = " ".join(mask_password(str(problem)).split())  # one line, whatever was typed
+        print(f"{line} (`nbmigrate --help` lists the commands)", file=sys.stderr)
         return EXIT_USAGE
     if ns.command in commands.NOTEBOOK_ONLY:
         where = f"`{ns.command}` is for notebooks (%migrate {ns.command})"
@@ -117,9 +117,9 @@ def _manager(settings: config.Settings, ns: argparse.Namespace) -> MigrationMana
     from .database import Database
     from .manager import MigrationManager
 
-    logging.basicConfig(
-        level=logging.INFO if ns.verbose else logging.WARNING, format="%(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(config.masking_formatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO if ns.verbose else logging.WARNING, handlers=[handler])
     return MigrationManager.from_settings(
         Database(settings.url), settings, on_progress=None if ns.json else _progress_bar()
     )
@@ -173,7 +173,7 @@ def _fail(exc: BaseException, ns: argparse.Namespace, code: int) -> int:
     if ns.debug:
         import traceback
 
-        traceback.print_exception(exc)
+        sys.stderr.write(mask_password("".join(traceback.format_exception(exc))))
     message = mask_password(str(exc))
     if not isinstance(exc, NbMigrateError):
         message = f"unexpected {type(exc).__name__}: {message} (run with --debug for the traceback)"

@@ -6,11 +6,13 @@ Both faces parse with `PARSER` and call `dispatch`, so the two grammars cannot d
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .config import check_seconds
 from .errors import ConfigError
-from .model import normalize_version
+from .model import normalize_version, shorten
 
 if TYPE_CHECKING:  # the manager brings asyncio: imported only by the commands that run it
     from .manager import MigrationManager
@@ -41,20 +43,23 @@ class _Parser(argparse.ArgumentParser):
 def _version(text: str) -> str:
     try:
         return normalize_version(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"version must be digits, like 001 (got {text!r})") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least `minimum`."""
+MAX_COUNT = 10**9  # --steps, --limit: more is a typo, and no database counts that far
+
+
+def _whole_number(minimum: int, maximum: int = MAX_COUNT) -> Callable[[str], int]:
+    """An argparse type: a whole number (ASCII digits) from `minimum` to `maximum`."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        digits = text.strip()
+        if not re.fullmatch(r"-?[0-9]+", digits):
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {shorten(text)!r}")
+        value = int(digits) if len(digits) <= 30 else None  # int() of thousands of digits refuses
+        if value is None or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from {minimum} to {maximum:,}, got {shorten(digits)}")
         return value
 
     return parse
@@ -62,12 +67,9 @@ def _whole_number(minimum: int) -> Callable[[str], int]:
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
-    return value
+        return check_seconds(text, "seconds")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("seconds: ")) from None
 
 
 def _common_options() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import __version__
 from .backends.base import Backend, Statement, current_user
+from .config import mask_password
 from .model import AppliedRecord, Event, Migration
 
 LEDGER = "_migrations"
@@ -164,7 +165,7 @@ class Ledger:
                 execution_ms,
                 self.user,
                 status,
-                error,
+                mask_password(error) if error else error,  # a migration's error may quote the URL
                 statement,
                 int(out_of_order),
             ),
@@ -213,7 +214,7 @@ class Ledger:
                 self._ts(finished),
                 round((finished - started).total_seconds() * 1000, 3),
                 outcome,
-                error,
+                mask_password(error) if error else error,
                 self.user,
                 __version__,
                 note,

@@ -16,9 +16,9 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Float
+from traitlets import Bool, Bunch, Float, TraitError, validate
 
-from . import authoring, bridge, commands, display, render, scaffold
+from . import authoring, bridge, commands, config, display, render, scaffold
 from .config import mask_password
 from .errors import ConfigError, NbMigrateError
 from .manager import MigrationManager
@@ -65,6 +65,16 @@ class NbMigrate(Magics):
         None, allow_none=True, help="Seconds to wait for another run's lock (None: from the configuration)."
     ).tag(config=True)
     progress = Bool(True, help="Show a progress bar on runs of several migrations.").tag(config=True)
+
+    @validate("lock_timeout")
+    def _check_lock_timeout(self, proposal: Bunch) -> float | None:
+        """NaN, infinite, negative or absurd seconds are refused (`%config` prints the one line)."""
+        if proposal["value"] is None:
+            return None
+        try:
+            return config.check_seconds(proposal["value"], "NbMigrate.lock_timeout")
+        except ConfigError as exc:
+            raise TraitError(str(exc)) from None
 
     def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell=shell)
@@ -274,7 +284,7 @@ def _log_lines(verbose: bool) -> Iterator[None]:
         return
     logger = logging.getLogger("nbmigrate")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(config.masking_formatter("%(message)s"))
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .database import Database
 
-VERSION_RE = re.compile(r"^[0-9]{3,}$")
-NAME_RE = re.compile(r"^[a-z0-9_]+$")
+MAX_VERSION_DIGITS = 20
+# `\Z`, not `$`: `$` also matches before a final newline, and `abc\n` is no name.
+VERSION_RE = re.compile(rf"^[0-9]{{3,{MAX_VERSION_DIGITS}}}\Z")
+NAME_RE = re.compile(r"^[a-z0-9_]+\Z")
 
 
 def version_key(version: str) -> int:
@@ -22,11 +24,29 @@ def version_key(version: str) -> int:
 
 
 def normalize_version(text: str) -> str:
-    """Accept `2`, `02` or `002` from a user and return the canonical zero-padded form."""
+    """Accept `2`, `02` or `002` from a user and return the canonical zero-padded form.
+
+    Only ASCII digits (`str.isdigit` accepts `²` and `٥`, which `int` then refuses), at most 20.
+    """
     text = text.strip()
-    if not text.isdigit():
-        raise ValueError(f"version must be digits, got {text!r}")
+    problem = version_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
     return text.zfill(3) if len(text) < 3 else text
+
+
+def version_problem(text: str) -> str | None:
+    """Why `text` is not a version (ASCII digits, 1 to 20 of them), or None."""
+    if not text.isascii() or not text.isdigit():
+        return f"version must be digits 0-9, like 001 (got {shorten(text)!r})"
+    if len(text) > MAX_VERSION_DIGITS:
+        return f"version has {len(text)} digits; at most {MAX_VERSION_DIGITS}"
+    return None
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` cut to `limit` characters for a message (a pasted 5,000-digit number stays one short line)."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 class Migration:

@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from .config import mask_password, parse_url
+from .config import check_path, mask_password, parse_url
 from .errors import ConfigError, FileSystemFault
 from .files import write_atomically
 
@@ -29,7 +28,7 @@ __all__ = [
 ]
 
 URL_VARIABLE = "NBMIGRATE_DATABASE_URL"
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -109,7 +108,7 @@ def inject_parameters(nb: Any, parameters: dict[str, Any], url: str | None = Non
 
     lines = ["# Parameters injected by `nbmigrate runbook`"]
     if url is not None:
-        shown = _hide(url, _secrets(url))
+        shown = parse_url(url).masked
         lines += ["import os", "", f'database_url = os.environ["{URL_VARIABLE}"]  # {shown}']
     lines += [f"{name} = {value!r}" for name, value in parameters.items()]
     cell = new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]})
@@ -156,6 +155,9 @@ def run(
     except ImportError as exc:
         needs = "`runbook` needs nbclient and ipykernel: pip install 'nbmigrate[notebook]'"
         raise ConfigError(f"{needs} ({exc})") from None
+    check_path(notebook, "notebook")
+    if output is not None:
+        check_path(output, "output")
     if not notebook.is_file():
         raise ConfigError(f"no notebook at {notebook}")
     try:
@@ -164,8 +166,7 @@ def run(
         raise ConfigError(f"{notebook} is not a readable notebook: {exc}") from None
     env = {**os.environ, **(environment or {})}
     url = _absolute(url) if url is not None else None
-    secrets = _secrets(url)
-    shown = _hide(url, secrets) if url is not None else None
+    shown = parse_url(url).masked if url is not None else None  # parsed: its password is masked everywhere
     params = dict(parameters or {})
     if url is not None:
         env[URL_VARIABLE] = url
@@ -198,15 +199,15 @@ def run(
     try:
         client.execute(env=env, stderr=subprocess.DEVNULL)  # the kernel's own log lines are noise here
     except CellExecutionError:
-        failed = _failure(nb, current[0], secrets)
+        failed = _failure(nb, current[0])
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C lands in nbclient's loop as either
         interrupted = True
-        failed = _failure(nb, current[0], secrets, "KeyboardInterrupt: stopped by the operator")
+        failed = _failure(nb, current[0], "KeyboardInterrupt: stopped by the operator")
     except Exception as exc:  # a dead kernel, a cell timeout: the copy is still written
-        failed = _failure(nb, current[0], secrets, f"{type(exc).__name__}: {exc}")
+        failed = _failure(nb, current[0], f"{type(exc).__name__}: {exc}")
     seconds = time.perf_counter() - started
     nb.metadata["nbmigrate_runbook"]["outcome"] = "ok" if failed is None else failed.describe()
-    _scrub(nb, secrets)
+    _scrub(nb)
     _write_copy(nb, target)
     return RunbookReport(notebook, target, shown, len(ran), seconds, failed, interrupted)
 
@@ -223,14 +224,14 @@ def _write_copy(nb: Any, target: Path) -> None:
         raise FileSystemFault(fault.path, fault.what, fault.reason, ran) from None
 
 
-def _failure(nb: Any, index: int, secrets: set[str], error: str | None = None) -> FailedCell:
+def _failure(nb: Any, index: int, error: str | None = None) -> FailedCell:
     cell = nb.cells[index] if nb.cells else {"source": "", "outputs": []}
     first = next((line.strip() for line in cell["source"].splitlines() if line.strip()), "")
     first = first if len(first) <= 80 else first[:79] + "…"
     if error is None:
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         error = _last_line(errors[-1]) if errors else "the cell failed"
-    return FailedCell(index + 1, cell.get("execution_count"), _hide(first, secrets), _hide(error, secrets))
+    return FailedCell(index + 1, cell.get("execution_count"), mask_password(first), mask_password(error))
 
 
 def _last_line(output: Any) -> str:
@@ -240,34 +241,15 @@ def _last_line(output: Any) -> str:
     return lines[-1] if lines else f"{output.get('ename')}: {output.get('evalue')}"
 
 
-def _secrets(url: str | None) -> set[str]:
-    """The password of a URL, in the user info or as `?password=`, as written and decoded."""
-    if url is None:
-        return set()
-    parts = urlsplit(url)
-    found = {parts.password or ""} | {v for k, v in parse_qsl(parts.query) if k.lower() == "password"}
-    found |= {unquote(v) for v in found} | {quote(v, safe="") for v in found}
-    return {v for v in found if len(v) >= 3}  # a one- or two-letter "password" would mask half the text
-
-
-def _hide(text: str, secrets: set[str]) -> str:
-    text = mask_password(text)
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
-def _scrub(node: Any, secrets: set[str]) -> Any:
-    """Every string in the executed notebook with the password replaced (outputs may echo a URL)."""
-    if not secrets:
-        return node
+def _scrub(node: Any) -> Any:
+    """Every string in the executed notebook with passwords masked (outputs may echo a URL)."""
     if isinstance(node, str):
-        return _hide(node, secrets)
+        return mask_password(node)
     if isinstance(node, list):
-        node[:] = [_scrub(item, secrets) for item in node]
+        node[:] = [_scrub(item) for item in node]
     elif isinstance(node, dict):
         for key in list(node):
-            node[key] = _scrub(node[key], secrets)
+            node[key] = _scrub(node[key])
     return node
 
 

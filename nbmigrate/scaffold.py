@@ -6,7 +6,7 @@ from pathlib import Path
 
 from . import files
 from .errors import ConfigError
-from .model import NAME_RE
+from .model import NAME_RE, shorten, version_problem
 
 SQL_TEMPLATE = """\
 -- {title}
@@ -39,8 +39,13 @@ async def down(db: Database) -> None:
 '''
 
 
+NAME_MAX = 100  # with `migration_`, the version and `.sql`, a file name stays well under 255 bytes
+
+
 def check_name(name: str) -> str:
     """A migration name is lowercase letters, digits and _; suggest the fix when it is not."""
+    if len(name) > NAME_MAX:
+        raise ConfigError(f"migration name {shorten(name)!r} has {len(name)} characters; at most {NAME_MAX}")
     if NAME_RE.match(name):
         return name
     suggestion = "_".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
@@ -49,6 +54,8 @@ def check_name(name: str) -> str:
 
 
 def file_name(version: str, name: str, kind: str) -> str:
+    if version_problem(version) is not None:  # the next number after a 20-digit version
+        raise ConfigError(f"cannot number a new migration: {version_problem(version)}")
     return f"migration_{version}_{name}.{'sql' if kind == 'sql' else 'py'}"
 
 

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import InvalidMigrationSet, SourceError, TransactionEndsEarly
-from .model import NAME_RE, VERSION_RE, Migration, version_key
+from .model import NAME_RE, VERSION_RE, Migration, shorten, version_key, version_problem
 from .sqltext import (
     ENDS_EARLY,
     SqlTextError,
@@ -31,7 +31,7 @@ from .sqltext import (
 if TYPE_CHECKING:
     from .database import Database
 
-FILE_RE = re.compile(r"^migration_(?P<version>[0-9]+)_(?P<name>.+)\.(?P<ext>py|sql)$")
+FILE_RE = re.compile(r"^migration_(?P<version>[0-9]+)_(?P<name>.+)\.(?P<ext>py|sql)\Z")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -85,8 +85,7 @@ def migration_file_names(directory: Path) -> list[MigrationFileName]:
             continue
         version, name, ext = match.group("version", "name", "ext")
         if not VERSION_RE.match(version):
-            problem = f"version {version!r} must have at least 3 digits ({version.zfill(3)})"
-            problems.append(SourceError(directory / filename, problem))
+            problems.append(SourceError(directory / filename, _version_problem(version)))
         elif not NAME_RE.match(name):
             problem = f"name {name!r} may use only lowercase letters, digits and _"
             problems.append(SourceError(directory / filename, problem))
@@ -143,7 +142,8 @@ def check_registered(migration: Migration) -> Migration:
         raise SourceError(where, "register_migration() takes a nbmigrate.Migration instance")
     version = str(migration.version or "")
     if not VERSION_RE.match(version):
-        raise SourceError(where, f"version {version!r} must be digits, at least 3 (e.g. '004')")
+        problem = f"version {shorten(version)!r} must be digits 0-9, 3 to 20 of them (e.g. '004')"
+        raise SourceError(where, problem)
     if not NAME_RE.match(migration.name or ""):
         raise SourceError(where, f"name {migration.name!r} may use only lowercase letters, digits and _")
     _check_methods(type(migration), where)
@@ -285,7 +285,7 @@ class PythonFileMigration(FileMigration):
         except Exception as exc:
             raise SourceError(self.path, f"{cls.__name__}() failed: {type(exc).__name__}: {exc}") from None
         declared = str(obj.version or "")
-        if declared and (not declared.isdigit() or int(declared) != int(self.version)):
+        if declared and (version_problem(declared) is not None or int(declared) != int(self.version)):
             raise SourceError(
                 self.path,
                 f"{cls.__name__} declares version {declared!r} but the file name says {self.version}",
@@ -392,6 +392,12 @@ def _name_problem(filename: str) -> str:
         f"bad file name {filename!r}: expected migration_XXX_name.py or .sql "
         f"(XXX: at least 3 digits; name: lowercase letters, digits and _)"
     )
+
+
+def _version_problem(version: str) -> str:
+    if len(version) < 3:
+        return f"version {version!r} must have at least 3 digits ({version.zfill(3)})"
+    return version_problem(version) or f"version {version!r} is not 3 to 20 digits"
 
 
 def _duplicate(version: str, other: str) -> str:

@@ -52,13 +52,14 @@ def test_url_schemes_and_query_parameters_reach_asyncpg() -> None:
         "postgresql+asyncpg://u:p@db.example:5433/app",
     ):
         assert parse_url(raw).scheme == "postgresql"
-        dsn, timeout = connect_args(raw)
-        assert dsn == "postgresql://u:p@db.example:5433/app" and timeout == 10
-    dsn, timeout = connect_args(
+        dsn, timeout, credentials = connect_args(raw)
+        assert dsn == "postgresql://db.example:5433/app" and timeout == 10
+        assert credentials == {"user": "u", "password": "p"}  # never in the DSN, which asyncpg may echo
+    dsn, timeout, credentials = connect_args(
         "postgres://u@h/app?sslmode=verify-full&sslrootcert=/etc/ca.pem&connect_timeout=3&application_name=x"
     )
-    assert dsn == "postgresql://u@h/app?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x"
-    assert timeout == 3
+    assert dsn == "postgresql://h/app?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x"
+    assert timeout == 3 and credentials == {"user": "u"}
 
 
 def test_placeholders_status_tags_and_lock_key() -> None:
@@ -363,6 +364,27 @@ def test_wrong_password_is_one_masked_line(kind: str, password_server: str) -> N
         _assert_masked(error, secret)
         assert "p@ss:word" not in str(error)
         assert 'password authentication failed for user "postgres"' in error.reason
+
+
+@pytest.mark.parametrize("kind", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_odd_passwords_authenticate_and_asyncpg_never_echoes_them(kind: str, password_server: str) -> None:
+    """Raw @ : % reach the server as typed; percent-encoded / ? # space too; a wrong one is masked."""
+    from urllib.parse import quote
+
+    admin = f"postgresql://postgres:right-password@{password_server}/postgres"
+    for i, secret in enumerate(["p@ss:w%rd", "x", "/?# @:%é"]):
+        role = f"odd_{i}"
+        literal = secret.replace("'", "''")
+        create = f"CREATE ROLE {role} LOGIN PASSWORD '{literal}'"
+        with_db(admin, lambda db, sql=create: db.execute(sql))
+        written = quote(secret, safe="@:%")
+        url = f"postgresql://{role}:{written}@{password_server}/postgres"
+        assert with_db(url, lambda db: db.fetch_val("SELECT current_user")) == role
+        error = _connection_error(f"postgresql://{role}:{written}X@{password_server}/postgres")
+        for shown in (str(error), error.reason, repr(error)):
+            for form in {secret + "X", written + "X", quote(secret + "X", safe="")}:
+                assert f":{form}@" not in shown and (len(form) < 4 or form not in shown), shown
+        assert f'password authentication failed for user "{role}"' in error.reason
 
 
 # -- the ledger on PostgreSQL -------------------------------------------------------------

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..config import DatabaseURL, mask_password
+from ..config import DatabaseURL, check_seconds, mask_password, parse_postgres, parse_url
 from ..errors import ConfigError, ConnectionFailed, LockTimeout
 from ..model import ColumnInfo, IndexInfo, TableInfo
 from .base import Backend, Params
@@ -151,7 +151,7 @@ class PostgresBackend(Backend):
 
     async def _connect(self, application_name: str, *, override: bool) -> Any:
         """A new connection; the URL's own `application_name` wins unless `override`."""
-        dsn, timeout = connect_args(self.url.raw)
+        dsn, timeout, credentials = connect_args(self.url)
         settings = None
         if override or "application_name" not in dict(parse_qsl(urlsplit(dsn).query)):
             settings = {"application_name": application_name[:_APP_NAME_LIMIT]}
@@ -159,7 +159,7 @@ class PostgresBackend(Backend):
             # No statement cache: a migration may change a table between two identical
             # queries of one transaction, which a cached plan cannot survive.
             return await asyncpg.connect(
-                dsn, timeout=timeout, statement_cache_size=0, server_settings=settings
+                dsn, timeout=timeout, statement_cache_size=0, server_settings=settings, **credentials
             )
         except (
             OSError,
@@ -171,16 +171,10 @@ class PostgresBackend(Backend):
             raise ConnectionFailed(self.url.masked, self._reason(exc, timeout)) from None
 
     def _reason(self, exc: BaseException, timeout: float) -> str:
-        """One line, with the password scrubbed even where asyncpg might echo it."""
+        """One line; the password never reaches asyncpg's DSN, and is masked should it be echoed."""
         if isinstance(exc, asyncio.TimeoutError):
-            text = f"no answer within {timeout:g}s"
-        else:
-            text = " ".join(str(exc).split()) or type(exc).__name__
-        text = mask_password(text)
-        password = urlsplit(self.url.raw).password
-        for secret in {password, unquote(password or "")} - {None, ""}:
-            text = text.replace(str(secret), "***")
-        return text
+            return f"no answer within {timeout:g}s"
+        return mask_password(" ".join(str(exc).split()) or type(exc).__name__)
 
     # -- statements -------------------------------------------------------------------
 
@@ -284,26 +278,29 @@ class PostgresBackend(Backend):
         return dropped
 
 
-def connect_args(raw: str) -> tuple[str, float]:
-    """From an nbmigrate URL: asyncpg's DSN and the connect timeout.
+def connect_args(url: DatabaseURL | str) -> tuple[str, float, dict[str, str]]:
+    """From an nbmigrate URL: asyncpg's DSN, the connect timeout, and the user and password.
 
+    The user and password go as arguments, decoded, never in the DSN: asyncpg splits user
+    info at its first `@` (a password may hold one) and its errors may quote the DSN.
     `postgres://` and `postgresql+asyncpg://` become `postgresql://`; libpq's
     `connect_timeout` becomes asyncpg's timeout; every other query parameter (`sslmode`,
     `sslrootcert`, `application_name`, `options`, ...) is passed through to asyncpg.
     """
-    parts = urlsplit(raw.strip())
-    query = parse_qsl(parts.query, keep_blank_values=True)
+    parsed = parse_url(url) if isinstance(url, str) else url
+    parts = parsed.postgres if parsed.postgres is not None else parse_postgres(parsed.raw)
+    location = urlsplit(f"postgresql://{parts.location}")
+    query = parse_qsl(location.query, keep_blank_values=True)
     timeout = _CONNECT_TIMEOUT
     kept = []
     for name, value in query:
         if name == "connect_timeout":
-            try:
-                timeout = float(value)
-            except ValueError:
-                raise ConfigError(f"connect_timeout: expected seconds, got {value!r}") from None
+            timeout = check_seconds(value, "connect_timeout")
         else:
             kept.append((name, value))
-    return urlunsplit(parts._replace(scheme="postgresql", query=urlencode(kept))), timeout
+    credentials = {"user": parts.user, "password": parts.password}
+    dsn = urlunsplit(location._replace(query=urlencode(kept)))
+    return dsn, timeout, {k: v for k, v in credentials.items() if v}
 
 
 def to_dollar_placeholders(sql: str) -> str:

@@ -3,24 +3,30 @@ traceback, never a change to the database.
 
 Covered: migration file names, `.sql` marker parsing, Python modules that raise at import,
 CLI argument lists (`nbmigrate.cli.main` in this process), the same lists through the shared
-grammar the magics use (`nbmigrate.commands.parse`), and database URLs (`parse_url`).
+grammar the magics use (`nbmigrate.commands.parse`), `%%migration` arguments, names for `new`,
+and database URLs (`parse_url`, and the CLI's output for them). Versions include non-ASCII
+digits and huge numbers, names control characters, passwords every URL-special character and
+one or two characters; "unexpected" in the output for typed input is a failure.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shlex
 import shutil
 import string
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from nbmigrate import commands
+from nbmigrate import commands, config
 from nbmigrate.config import DatabaseURL, parse_url
 from nbmigrate.errors import ConfigError, InvalidMigrationSet, SourceError
 from nbmigrate.source import discover, looks_like_migration
@@ -117,13 +123,17 @@ def _one_line_error(stderr: str) -> str:
 
 _name_chars = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\")
 _free_text = st.text(_name_chars, min_size=1, max_size=30)
-_versions = st.from_regex(r"[0-9]{0,6}", fullmatch=True) | _free_text
+# Unicode digits (`²`, `٥`: str.isdigit() says yes, int() may say no) and numbers past 20 digits.
+_odd_digits = st.text(st.characters(whitelist_categories=("Nd", "No")), min_size=1, max_size=6)
+_huge_numbers = st.integers(21, 5000).map(lambda n: "1" * n)
+_versions = st.from_regex(r"[0-9]{0,6}", fullmatch=True) | _free_text | _odd_digits
+_file_versions = _versions | st.integers(19, 150).map(lambda n: "9" * n)
 _names = st.from_regex(r"[a-z0-9_]{1,12}", fullmatch=True) | _free_text
 _extensions = st.sampled_from([".py", ".sql", ".PY", ".Sql", ".txt", "", ".sql.bak", ".py~"])
 file_names = st.one_of(
     _free_text,
-    st.builds("migration_{}_{}{}".format, _versions, _names, _extensions),
-    st.builds("{}_{}{}".format, _versions, _names, _extensions),
+    st.builds("migration_{}_{}{}".format, _file_versions, _names, _extensions),
+    st.builds("{}_{}{}".format, _file_versions, _names, _extensions),
     st.builds("migration{}{}".format, _free_text, _extensions),
 ).filter(lambda n: n not in (".", "..") and len(n.encode("utf-8")) <= 200)
 
@@ -150,7 +160,7 @@ def test_fuzzed_file_names_are_accepted_or_named_in_a_one_line_error(bench: Work
         ours = [m for m in found if m.path == path]
         assert len(ours) == (1 if looks_like_migration(name) else 0) or not looks_like_migration(name)
     done = harness.main("--db", bench.url, "--dir", str(bench.dir), "up", "--no-backup")
-    assert not done.crashed
+    assert not done.crashed and "unexpected" not in done.stderr, done.stderr
     if accepted:
         assert done.returncode in (0, 1)  # 1: e.g. a duplicate table, reported as a failed migration
     else:
@@ -351,18 +361,27 @@ _VALUES = [
     "inf", "0.1", "5", "x", "add_thing", "Bad Name", "a/b", "alpha", "sqlite:///:memory:",
     ":memory:", "mysql://h/db", "sqlite:///", "sqlite:///missing_dir/x.db", "nofile.txt",
     "x.db", "notes.sqlite", "migrations", "nodir", "20261124", "'", '"', "--db=x.db",
+    "²²²", "٠٠٥", "00١", "1" * 21, "9" * 5000, str(10**30), "-inf", "Infinity", "1e300", "1_0",
+    "abc\n", "a\tb", "x\x1b[1m", "\x00",
 ]  # fmt: skip
 _SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=10).filter(
     lambda s: not s.startswith(("/", "~", "--de")) and ".." not in s and "://" not in s
 )
-_tokens = st.sampled_from(_COMMAND_NAMES) | st.sampled_from(_OPTIONS) | st.sampled_from(_VALUES) | _SAFE_TEXT
+_tokens = (
+    st.sampled_from(_COMMAND_NAMES)
+    | st.sampled_from(_OPTIONS)
+    | st.sampled_from(_VALUES)
+    | _SAFE_TEXT
+    | _odd_digits
+    | _huge_numbers
+)
 _PLAUSIBLE = {
     "up": ["002", "003", "--dry-run", "--atomic", "--retry", "--no-backup", "--json"],
     "down": ["--to", "001", "--steps", "1", "--all", "--dry-run", "--no-backup"],
     "redo": ["--no-backup", "--json"],
-    "new": ["add_thing", "--sql", "--python"],
-    "history": ["001", "--limit", "3", "--json"],
-    "mark": ["003", "001", "--json"],
+    "new": ["add_thing", "--sql", "--python", "abc\n", "a\x07b"],
+    "history": ["001", "--limit", "3", "--json", str(10**30)],
+    "mark": ["003", "001", "--json", "²²²", "٠٠٣"],
     "unmark": ["002", "003"],
     "show": ["001", "009"],
     "schema": ["alpha", "nothing"],
@@ -404,8 +423,9 @@ def test_fuzzed_cli_arguments_exit_0_1_or_2_without_traceback(
         done = harness.main(*argv)
     assert done.returncode in (0, 1, 2), (argv, done.returncode, done.stderr)
     assert "Traceback" not in done.stdout + done.stderr, (argv, done.stderr)
+    assert "unexpected" not in done.stdout + done.stderr, (argv, done.stderr)  # all of it was typed
     if done.returncode == 2:
-        assert done.stderr.strip().splitlines()[0].strip(), argv
+        _one_line_error(done.stderr)
     if done.returncode == 1 and not (ns is not None and ns.command == "validate"):
         assert done.stderr.startswith("error: "), (argv, done.stderr)
     may_change = (
@@ -458,6 +478,66 @@ def _magic_line(line: str) -> None:
             parse(line)
         except UsageError as exc:
             assert str(exc).strip() and "\n" not in str(exc).strip(), str(exc)
+            assert "unexpected" not in str(exc), str(exc)
+
+
+# -- names for `new` and `%%migration` arguments -------------------------------------------
+
+_control = st.characters(whitelist_categories=("Cc", "Cf", "Zl", "Zp", "Zs"))
+_typed_names = st.one_of(
+    st.from_regex(r"[a-z0-9_]{1,12}", fullmatch=True),
+    st.builds("{}{}{}".format, st.from_regex(r"[a-z_]{0,6}", fullmatch=True), _control, st.text(max_size=4)),
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20),
+    st.integers(90, 400).map(lambda n: "n" * n),
+).filter(lambda n: "\x00" not in n)  # no process takes NUL in its arguments
+
+
+@FUZZ
+@given(name=_typed_names, kind=st.sampled_from([[], ["--sql"], ["--python"]]))
+def test_fuzzed_names_for_new_write_a_usable_file_or_fail_in_one_line(
+    bench: Workbench, name: str, kind: list[str]
+) -> None:
+    bench.reset()
+    files = sorted(p.name for p in bench.dir.iterdir())
+    before = harness.fingerprint(bench.db)
+    done = harness.main("--db", bench.url, "--dir", str(bench.dir), "new", name, *kind)
+    assert done.returncode in (0, 2) and not done.crashed, (name, done.stderr)
+    assert "unexpected" not in done.stdout + done.stderr, (name, done.stderr)
+    if done.returncode == 2:
+        assert _one_line_error(done.stderr).startswith("error: migration name "), done.stderr
+        assert sorted(p.name for p in bench.dir.iterdir()) == files
+    later = harness.main("--db", bench.url, "--dir", str(bench.dir), "status")  # nothing left broken
+    assert later.returncode == 0, (name, later.stderr)
+    assert harness.fingerprint(bench.db) == before
+    event(f"new exit {done.returncode}")
+    record("fuzz/new names", examples=1)
+
+
+_magic_versions = st.one_of(
+    st.from_regex(r"[0-9]{1,6}", fullmatch=True), _odd_digits, _huge_numbers, st.text(max_size=8)
+)
+
+
+@CHEAP
+@given(version=_magic_versions, name=_typed_names)
+def test_fuzzed_migration_cell_arguments_parse_or_fail_in_one_line(version: str, name: str) -> None:
+    magics = pytest.importorskip("nbmigrate.magics")
+    from IPython.core.error import UsageError
+    from IPython.core.magic_arguments import parse_argstring
+
+    line = shlex.join([version, name])
+    try:
+        args = parse_argstring(magics.NbMigrate.migration, line)
+    except UsageError as exc:
+        message = str(exc).strip()
+        assert message and "\n" not in message and "unexpected" not in message, message
+        accepted = False
+    else:
+        accepted = True
+        assert args.version.isascii() and args.version.isdigit() and 3 <= len(args.version) <= 20
+        assert args.name == name and re.fullmatch(r"[a-z0-9_]{1,100}", name), name
+    event(f"accepted={accepted}")
+    record("fuzz/migration cell arguments", examples=1)
 
 
 # -- database URLs ----------------------------------------------------------------------
@@ -506,6 +586,78 @@ def test_any_text_as_a_url_parses_or_raises_config_error(text: str) -> None:
     else:
         assert parsed.scheme in ("sqlite", "postgresql")
     record("fuzz/database urls", examples=1)
+
+
+# URL-special characters, alone or among letters; one- and two-character passwords included.
+_SPECIAL = "/#?@:% &=+;,'\"<>\\[]!$*~.-_"
+_odd_passwords = st.one_of(
+    st.text(st.sampled_from(_SPECIAL), min_size=1, max_size=3),
+    st.text(st.sampled_from(_SPECIAL + "aZ9é"), min_size=1, max_size=12),
+    st.text(st.sampled_from(string.ascii_letters + string.digits), min_size=1, max_size=2),
+).filter(lambda p: p.strip("*"))  # a password of asterisks looks like its own mask
+_spellings = st.sampled_from(["raw", "encoded", "encoded-keep-@:%"])
+
+
+def _spelled(password: str, how: str) -> str:
+    if how == "raw":
+        return password
+    return quote(password, safe="" if how == "encoded" else "@:%")
+
+
+def _assert_no_password(text: str, password: str, written: str) -> None:
+    """Never in URL position, in any spelling: as written, decoded or percent-encoded."""
+    for form in {password, written, quote(password, safe=""), quote(password)}:
+        assert f":{form}@" not in text, (form, text)
+    assert set(re.findall(r"password=([^&#\s\"'<>]*)", text)) <= {"***"}, text
+
+
+@CHEAP
+@given(password=_odd_passwords, how=_spellings, in_query=st.booleans())
+def test_odd_and_short_passwords_never_show_in_parses_reprs_or_errors(
+    password: str, how: str, in_query: bool
+) -> None:
+    written = _spelled(password, how)
+    if in_query:
+        url = f"postgresql://app@127.0.0.1:1/db?password={quote(password, safe='')}"
+    else:
+        url = f"postgresql://app:{written}@127.0.0.1:1/db"
+    try:
+        parsed = parse_url(url)
+    except ConfigError as exc:
+        texts = [str(exc), repr(exc)]
+        assert "\n" not in str(exc)
+    else:
+        settings = config.Settings(parsed, Path("migrations"))
+        texts = [parsed.masked, str(parsed), repr(parsed), repr(settings), json.dumps({"db": parsed.masked})]
+        if parsed.postgres is not None and not in_query:
+            assert parsed.postgres.password == config._decoded(written)
+    texts.append(config.mask_password(f"echo {url} and <a href='{url}'>"))
+    for text in texts:
+        _assert_no_password(text, password, written)
+    event("refused" if len(texts) == 3 else "parsed")
+    record("fuzz/odd passwords", examples=1)
+
+
+@FUZZ
+@given(
+    password=_odd_passwords,
+    how=_spellings,
+    args=st.sampled_from([["status", "--json"], ["--debug", "up"], ["history"]]),
+)
+def test_odd_and_short_passwords_never_show_in_cli_output(
+    bench: Workbench, password: str, how: str, args: list[str]
+) -> None:
+    written = _spelled(password, how)
+    url = f"postgresql://app:{written}@127.0.0.1:1/db?connect_timeout=2"  # nothing listens on port 1
+    with bench.environment():
+        done = harness.main("--db", url, *args)
+    assert done.returncode in (1, 2), (url, done.stderr)
+    assert "unexpected" not in done.stdout + done.stderr, done.stderr
+    _assert_no_password(done.stdout + done.stderr, password, written)
+    if done.returncode == 2 and "--debug" not in args:
+        assert "percent-encode" in done.stdout + done.stderr, done.stderr
+    event(f"exit {done.returncode}")
+    record("fuzz/odd passwords in cli output", examples=1)
 
 
 # -- SourceError carries the file, always ------------------------------------------------
