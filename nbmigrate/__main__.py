@@ -14,7 +14,13 @@ def run() -> int:
     except KeyboardInterrupt:
         print("interrupted: stopped before anything ran", file=sys.stderr)
         return 130
-    return main()
+    code = main()
+    # The work is done and said: a Ctrl-C landing during interpreter shutdown must not turn
+    # the exit code into a kill by signal.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 if __name__ == "__main__":

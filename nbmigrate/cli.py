@@ -28,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv, run)
     except KeyboardInterrupt as stop:
+        if run.finished:
+            print(
+                "interrupted after the command finished (it did all it was asked); "
+                "its output may be cut short",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
         return _interrupted(stop, run.manager, run.command)
 
 
@@ -36,6 +43,7 @@ class _Run:
 
     manager: MigrationManager | None = None
     command = ""
+    finished = False  # the command is done; only its output was still being printed
 
 
 def _main(args: list[str], run: _Run) -> int:
@@ -61,6 +69,7 @@ def _main(args: list[str], run: _Run) -> int:
         if result is None:
             run.manager = _manager(settings, ns)
             result = _run(run.manager, ns)
+        run.finished = True
     except (ConfirmationRequired, ConfigError) as exc:
         return _fail(exc, ns, EXIT_USAGE)
     except Exception as exc:  # NbMigrateError, or a surprise: one line either way, --debug for more
