@@ -18,16 +18,16 @@ _EXPORTS = {
     "get_migration_status": "compat",
     "reset_database": "compat",
     "run_migrations": "compat",
-    "Database": "database",
-    "DatabaseConnection": "database",  # the seed's name for the object migrations receive
-    "connect": "database",
+    "Database": "engine.database",
+    "DatabaseConnection": "engine.database",  # the seed's name for the object migrations receive
+    "connect": "engine.database",
     "ConfigError": "errors",
     "InvalidMigrationSet": "errors",
     "LockTimeout": "errors",
     "MigrationFailed": "errors",
     "NbMigrateError": "errors",
     "SourceError": "errors",
-    "MigrationManager": "manager",
+    "MigrationManager": "engine.manager",
     "Migration": "model",
     "State": "model",
 }
@@ -42,7 +42,8 @@ if TYPE_CHECKING:
         reset_database,
         run_migrations,
     )
-    from .database import Database, connect
+    from .engine.database import Database, connect
+    from .engine.manager import MigrationManager
     from .errors import (
         ConfigError,
         InvalidMigrationSet,
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
         NbMigrateError,
         SourceError,
     )
-    from .manager import MigrationManager
     from .model import Migration, State
 
     DatabaseConnection = Database
@@ -97,13 +97,13 @@ __all__ = [
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext nbmigrate`: register `%migrate` and `%%migration`."""
-    from .magics import load
+    from .notebook.magics import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """`%unload_ext nbmigrate`: close connections and stop the background loop."""
-    from .magics import unload
+    from .notebook.magics import unload
 
     unload(ipython)

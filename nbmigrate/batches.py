@@ -34,9 +34,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .database import Database
+from .engine.database import Database
+from .engine.ledger_tables import CHECKPOINTS
 from .errors import ConfigError
-from .ledger import CHECKPOINTS
 
 logger = logging.getLogger("nbmigrate.batches")
 

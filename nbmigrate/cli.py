@@ -11,13 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import commands, config, render, snapshot
+from . import commands, config, render
 from .config import mask_password
 from .errors import ConfigError, ConfirmationRequired, FileSystemFault, NbMigrateError
 from .model import Progress, RunReport, ValidationReport
 
 if TYPE_CHECKING:
-    from .manager import MigrationManager
+    from .engine.manager import MigrationManager
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
@@ -75,10 +75,7 @@ def _main(args: list[str], run: _Run) -> int:
     except Exception as exc:  # NbMigrateError, or a surprise: one line either way, --debug for more
         return _fail(exc, ns, EXIT_FAILURE)
     try:
-        if isinstance(result, str):  # already rendered (snapshot.status_output)
-            print(result)
-        else:
-            print(render.to_json(result) if ns.json else render.to_text(result))
+        print(render.to_json(result) if ns.json else render.to_text(result))
     except BrokenPipeError:  # `nbmigrate status | head`
         sys.stderr.close()
     if isinstance(result, ValidationReport) and not result.ok:
@@ -108,14 +105,16 @@ def _interrupted(stop: KeyboardInterrupt, manager: MigrationManager | None, comm
     return EXIT_INTERRUPTED
 
 
-def _read_only_answer(settings: config.Settings, ns: argparse.Namespace) -> render.Result | str | None:
-    """`status` (as printed), and an `up` with nothing to apply, on a SQLite file: no event loop needed."""
-    if settings.url.scheme != "sqlite":
+def _read_only_answer(settings: config.Settings, ns: argparse.Namespace) -> render.Result | None:
+    """`status`, and an `up` with nothing to apply, on a SQLite file: no event loop needed."""
+    from .engine import readonly
+
+    if settings.url.path is None:
         return None
     if ns.command == "status":
-        return snapshot.status_output(settings, as_json=ns.json)
+        return readonly.status(settings)
     if ns.command == "up" and not ns.dry_run:  # a dry run reports the (empty) schema change
-        return snapshot.nothing_to_apply(settings, ns.version)
+        return readonly.nothing_to_apply(settings, ns.version)
     return None
 
 
@@ -123,8 +122,8 @@ def _manager(settings: config.Settings, ns: argparse.Namespace) -> MigrationMana
     """The engine, with logging set up; imported only here, as it brings asyncio and a driver."""
     import logging
 
-    from .database import Database
-    from .manager import MigrationManager
+    from .engine.database import Database
+    from .engine.manager import MigrationManager
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(config.masking_formatter("%(message)s"))

@@ -15,7 +15,7 @@ from .errors import ConfigError
 from .model import normalize_version, shorten
 
 if TYPE_CHECKING:  # the manager brings asyncio: imported only by the commands that run it
-    from .manager import MigrationManager
+    from .engine.manager import MigrationManager
     from .render import Result
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import config
-from .database import Database
-from .manager import MigrationManager
+from .engine.database import Database
+from .engine.manager import MigrationManager
 from .model import RunReport
 
 

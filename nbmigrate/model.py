@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .database import Database
+    from .engine.database import Database
 
 MAX_VERSION_DIGITS = 20
 # `\Z`, not `$`: `$` also matches before a final newline, and `abc\n` is no name.

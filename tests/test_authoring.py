@@ -9,8 +9,9 @@ from typing import TypeVar
 
 import pytest
 
-from nbmigrate import Database, MigrationManager, authoring
+from nbmigrate import Database, MigrationManager
 from nbmigrate.errors import ChangedMigrationError, ConfigError, PlanError, SourceError
+from nbmigrate.notebook import authoring
 
 T = TypeVar("T")
 

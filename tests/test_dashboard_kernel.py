@@ -56,8 +56,8 @@ def cells(url: str, directory: Path) -> list[str]:
         "question.confirm()\ndash.wait()\nprint(dash)",
         # 10: built from a manager in code, not yet connected: it is opened on the bridge loop
         "from nbmigrate import MigrationManager\n"
-        "from nbmigrate.database import Database\n"
-        "from nbmigrate.widgets import Dashboard\n"
+        "from nbmigrate.engine.database import Database\n"
+        "from nbmigrate.notebook.widgets import Dashboard\n"
         f"other = Dashboard(MigrationManager(Database({url!r}), {str(directory)!r}))\n"
         "other.apply('002'); other.wait(); print(other)",
         # 11

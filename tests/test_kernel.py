@@ -165,7 +165,7 @@ def test_top_level_await_and_own_manager_beside_the_magics(tmp_path: Path) -> No
         f"%%migration 001 create_contacts\n{SQL_001}",
         f"%%migration 002 add_email\n{PY_002}",
         "import asyncio, json, os, nbmigrate\n"
-        "from nbmigrate import bridge\n"
+        "from nbmigrate.notebook import bridge\n"
         "db = await nbmigrate.connect(os.environ['NBMIGRATE_DATABASE_URL'])\n"
         "manager = nbmigrate.MigrationManager(db, os.environ['NBMIGRATE_MIGRATIONS'])\n"
         "own = await manager.up('001')\n"

@@ -21,9 +21,10 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from nbmigrate import bridge, cli, commands, display, magics
+from nbmigrate import cli, commands
 from nbmigrate.errors import ChangedMigrationError, LockTimeout, MigrationFailed, OutOfOrderError
 from nbmigrate.model import StatusReport
+from nbmigrate.notebook import bridge, display, magics
 
 SQL_001 = "-- up\nCREATE TABLE contacts (id INTEGER PRIMARY KEY, note TEXT DEFAULT '{x} $x');\n-- down\nDROP TABLE contacts;\n"
 SQL_002 = (
@@ -643,6 +644,6 @@ def test_unload_disconnects_and_stops_the_loop(shell: InteractiveShell) -> None:
 
 
 def test_the_core_never_imports_ipython() -> None:
-    code = "import nbmigrate, nbmigrate.cli, nbmigrate.authoring, nbmigrate.display, nbmigrate.bridge, sys; "
+    code = "import nbmigrate, nbmigrate.cli, nbmigrate.notebook.authoring, nbmigrate.notebook.display, nbmigrate.notebook.bridge, sys; "
     code += "assert 'IPython' not in sys.modules, 'IPython imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from nbmigrate import magics
+from nbmigrate.notebook import magics
 from tests.test_cli import all_tables, ledger, simple_set
 from tests.test_magics import cell, shell  # noqa: F401  (the fixture)
 

@@ -22,7 +22,7 @@ import pytest
 from nbmigrate import MigrationManager, connect
 from nbmigrate.backends.postgres import connect_args, lock_key, rows_affected, to_dollar_placeholders
 from nbmigrate.config import parse_url
-from nbmigrate.database import Database
+from nbmigrate.engine.database import Database
 from nbmigrate.errors import ConnectionFailed, LockTimeout, MigrationFailed
 from tests.conftest import ROOT, run_cli, sql_migration, with_db, write
 
@@ -79,7 +79,7 @@ def test_placeholders_status_tags_and_lock_key() -> None:
 def test_without_asyncpg_a_postgres_url_says_what_to_install() -> None:
     code = (
         "import sys; sys.modules['asyncpg'] = None\n"
-        "from nbmigrate.database import Database\n"
+        "from nbmigrate.engine.database import Database\n"
         "from nbmigrate.errors import ConfigError\n"
         "Database('sqlite:///:memory:')\n"
         "try:\n"

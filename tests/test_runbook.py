@@ -16,9 +16,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from nbmigrate import commands, runbook
-from nbmigrate.database import Database
+from nbmigrate.engine.database import Database
+from nbmigrate.engine.manager import MigrationManager
 from nbmigrate.errors import ConfigError
-from nbmigrate.manager import MigrationManager
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.timeout(180)

@@ -8,7 +8,7 @@ import pytest
 
 from nbmigrate import Migration
 from nbmigrate.errors import InvalidMigrationSet, SourceError
-from nbmigrate.source import checksum_bytes, discover, load_all
+from nbmigrate.sources.discover import checksum_bytes, discover, load_all
 from tests.conftest import sql_migration, write
 
 CLASS_MIGRATION = '''
@@ -184,7 +184,7 @@ def test_edited_python_file_is_reloaded_not_cached(migrations_dir: Path) -> None
 
 
 def test_registered_migrations_are_checked() -> None:
-    from nbmigrate.source import check_registered
+    from nbmigrate.sources.discover import check_registered
 
     class Good(Migration):
         version = "005"

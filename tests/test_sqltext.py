@@ -1,4 +1,4 @@
-"""Tests for nbmigrate.sqltext: migration-file sections, statement splitting, BEGIN/COMMIT."""
+"""Tests for nbmigrate.sources.sqltext: migration-file sections, statement splitting, BEGIN/COMMIT."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbmigrate.sqltext import (
+from nbmigrate.sources.sqltext import (
     SqlMigrationText,
     SqlTextError,
     is_transaction_control,

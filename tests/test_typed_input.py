@@ -16,8 +16,9 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from nbmigrate import commands, config, model, scaffold, source
+from nbmigrate import commands, config, model
 from nbmigrate.errors import ConfigError, InvalidMigrationSet
+from nbmigrate.sources import discover, scaffold
 from tests.conftest import query, sql_migration, write
 from tests.reliability import harness
 from tests.test_cli import all_tables, ledger, simple_set
@@ -70,7 +71,7 @@ def test_a_version_is_one_to_twenty_ascii_digits() -> None:
     for pattern, text in [
         (model.VERSION_RE, "001\n"),
         (model.NAME_RE, "abc\n"),
-        (source.FILE_RE, "migration_001_a.sql\n"),
+        (discover.FILE_RE, "migration_001_a.sql\n"),
     ]:
         assert pattern.match(text) is None, pattern.pattern
 
@@ -125,7 +126,7 @@ def test_a_class_declaring_a_non_ascii_version_names_its_file(tmp_path: Path) ->
         "    async def up(self, db):\n        pass\n",
     )
     with pytest.raises(InvalidMigrationSet) as caught:
-        source.load_all(source.discover(tmp_path))
+        discover.load_all(discover.discover(tmp_path))
     assert "migration_005_declared.py" in str(caught.value) and "'٠٠٥'" in str(caught.value)
     assert path.exists()
 

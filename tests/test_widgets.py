@@ -12,10 +12,11 @@ from typing import Any
 import ipywidgets as w
 import pytest
 
-from nbmigrate import MigrationManager, bridge
-from nbmigrate.database import Database
+from nbmigrate import MigrationManager
+from nbmigrate.engine.database import Database
 from nbmigrate.model import State
-from nbmigrate.widgets import Dashboard, DashboardBusy, Interrupted
+from nbmigrate.notebook import bridge
+from nbmigrate.notebook.widgets import Dashboard, DashboardBusy, Interrupted
 from tests.conftest import ROOT, run_cli, sql_migration
 from tests.conftest import user_tables as tables
 from tests.conftest import with_manager as on_db
@@ -358,7 +359,7 @@ def test_repr_is_stable_and_the_password_never_shows(migrations_dir: Path, open_
 
 def test_the_core_never_imports_ipywidgets() -> None:
     code = (
-        "import sys, nbmigrate, nbmigrate.cli, nbmigrate.bridge, nbmigrate.magics; "
+        "import sys, nbmigrate, nbmigrate.cli, nbmigrate.notebook.bridge, nbmigrate.notebook.magics; "
         "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

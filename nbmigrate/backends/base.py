@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from ..config import DatabaseURL
 from ..model import TableInfo
+
+if TYPE_CHECKING:  # the SQLite backups module: imported by the SQLite backend only
+    from .sqlite_backup import FileBackups
 
 Params = Sequence[Any] | dict[str, Any] | None
 Statement = tuple[str, Params]
@@ -26,6 +30,10 @@ class Backend(abc.ABC):
     begin_sql: str = "BEGIN"
     # Exceptions that come from the database itself (their statement is worth showing).
     error_types: tuple[type[BaseException], ...] = ()
+    # nbmigrate's own tables in this database's words (engine/ledger.py asks for them).
+    timestamp_type: str = "TEXT"
+    float_type: str = "REAL"
+    serial_key: str = "INTEGER PRIMARY KEY AUTOINCREMENT"
 
     def __init__(self, url: DatabaseURL) -> None:
         self.url = url
@@ -33,6 +41,18 @@ class Backend(abc.ABC):
     @property
     def display_url(self) -> str:
         return self.url.masked
+
+    @abc.abstractmethod
+    def append_only(self, table: str) -> list[str]:
+        """Statements that make `table` refuse updates and deletes (the event log)."""
+
+    def timestamp_value(self, moment: datetime) -> Any:
+        """A UTC datetime as this database stores it in a `timestamp_type` column."""
+        return moment
+
+    def ledger_upgrades(self, table: str, columns: Mapping[str, str]) -> list[str]:
+        """Statements that bring an older ledger's existing columns (name -> type) up to date."""
+        return []
 
     @abc.abstractmethod
     async def open(self) -> None: ...
@@ -93,6 +113,14 @@ class Backend(abc.ABC):
 
     async def set_busy_timeout(self, seconds: float) -> None:  # noqa: B027  (SQLite's own wait)
         """How long a statement waits for another connection's lock before it fails."""
+
+    def backups(self) -> FileBackups | None:
+        """This database's own backups, taken before changing commands; None where it has none."""
+        return None
+
+    def without_backups(self) -> str:
+        """Why `backups()` is None here, and what to use instead: for messages."""
+        return f"nbmigrate keeps backups of SQLite database files only; {self.url.masked} is not one"
 
     async def interrupt(self) -> None:  # noqa: B027  (optional: not every backend can)
         """Abort the statement in flight, if the backend can."""

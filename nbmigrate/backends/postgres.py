@@ -8,7 +8,7 @@ import os
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -123,6 +123,9 @@ class PostgresBackend(Backend):
 
     dialect = "postgresql"
     begin_sql = "BEGIN"
+    timestamp_type = "TIMESTAMPTZ"
+    float_type = "DOUBLE PRECISION"
+    serial_key = "BIGSERIAL PRIMARY KEY"
     error_types: tuple[type[BaseException], ...] = (
         (asyncpg.PostgresError, asyncpg.InterfaceError) if asyncpg is not None else ()
     )
@@ -138,6 +141,37 @@ class PostgresBackend(Backend):
         if self._conn is None:
             raise RuntimeError("database is not connected; call `await db.connect()` first")
         return self._conn
+
+    # -- nbmigrate's own tables ---------------------------------------------------------
+
+    def append_only(self, table: str) -> list[str]:
+        function = f"{table}_append_only"
+        return [
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
+            f"AS $$ BEGIN RAISE EXCEPTION '{table} is append-only'; END $$",
+            *(
+                f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION {function}()"
+                for event in ("UPDATE", "DELETE")
+            ),
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        ]
+
+    def without_backups(self) -> str:
+        return (
+            f"nbmigrate keeps backups of SQLite database files only; {self.url.masked} is PostgreSQL: "
+            "use pg_dump to back it up and pg_restore to restore it"
+        )
+
+    def ledger_upgrades(self, table: str, columns: Mapping[str, str]) -> list[str]:
+        if columns.get("applied_at") in (None, "TIMESTAMP WITH TIME ZONE"):
+            return []
+        # A seed-era TIMESTAMP (or TEXT) column of UTC times: made aware, rows kept.
+        return [
+            f"ALTER TABLE {table} ALTER COLUMN applied_at TYPE {self.timestamp_type} "
+            "USING NULLIF(applied_at::text, '')::timestamp AT TIME ZONE 'UTC'"
+        ]
 
     # -- connection -------------------------------------------------------------------
 

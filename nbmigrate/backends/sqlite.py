@@ -21,6 +21,7 @@ from ..errors import ConnectionFailed, DatabaseLocked, FileSystemFault, LockTime
 from ..files import is_busy, os_fault, sqlite_fault_reason
 from ..model import ColumnInfo, IndexInfo, TableInfo
 from .base import Backend, Params, Statement, holder_description
+from .sqlite_backup import FileBackups
 
 try:  # POSIX; on other systems runs are serialised within one process only
     import fcntl
@@ -48,6 +49,22 @@ class SQLiteBackend(Backend):
     dialect = "sqlite"
     begin_sql = "BEGIN IMMEDIATE"  # take the write lock up front: no upgrade deadlocks
     error_types = (sqlite3.Error,)
+
+    def append_only(self, table: str) -> list[str]:
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_{event.lower()} BEFORE {event} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            for event in ("UPDATE", "DELETE")
+        ]
+
+    def backups(self) -> FileBackups | None:
+        return FileBackups(self.url.path) if self.url.path is not None else None
+
+    def without_backups(self) -> str:
+        return f"backups apply to SQLite database files only; {self.url.masked} is an in-memory database"
+
+    def timestamp_value(self, moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")  # the shape of CURRENT_TIMESTAMP
 
     def __init__(self, url: DatabaseURL, busy_timeout: float = 30.0) -> None:
         super().__init__(url)

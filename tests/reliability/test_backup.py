@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from nbmigrate import MigrationManager, connect, render
-from nbmigrate import backup as backups_module
+from nbmigrate.backends import sqlite_backup as backups_module
 from tests.conftest import sql_migration
 
 from . import harness

@@ -310,8 +310,8 @@ def test_a_migration_cell_in_a_read_only_folder_fails_short(
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
-    from nbmigrate import magics
     from nbmigrate.errors import FileSystemFault
+    from nbmigrate.notebook import magics
 
     for key in [k for k in os.environ if k.startswith("NBMIGRATE_")]:
         monkeypatch.delenv(key)

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from nbmigrate import commands, config
 from nbmigrate.config import DatabaseURL, parse_url
 from nbmigrate.errors import ConfigError, InvalidMigrationSet, SourceError
-from nbmigrate.source import discover, looks_like_migration
-from nbmigrate.sqltext import SqlTextError, parse_sql_migration
+from nbmigrate.sources.discover import discover, looks_like_migration
+from nbmigrate.sources.sqltext import SqlTextError, parse_sql_migration
 from tests.conftest import sql_migration
 
 from . import harness
@@ -467,10 +467,10 @@ def test_fuzzed_raw_magic_lines_parse_or_fail_in_one_line(line: str) -> None:
 
 def _magic_line(line: str) -> None:
     """The `%migrate` line parser: a Namespace, None (help shown) or a one-line UsageError."""
-    magics = pytest.importorskip("nbmigrate.magics")
+    magics = pytest.importorskip("nbmigrate.notebook.magics")
     parse = getattr(magics, "_parse", None)
     if parse is None:
-        pytest.skip("nbmigrate.magics has no _parse")
+        pytest.skip("nbmigrate.notebook.magics has no _parse")
     from IPython.core.error import UsageError
 
     with contextlib.redirect_stdout(None):
@@ -521,7 +521,7 @@ _magic_versions = st.one_of(
 @CHEAP
 @given(version=_magic_versions, name=_typed_names)
 def test_fuzzed_migration_cell_arguments_parse_or_fail_in_one_line(version: str, name: str) -> None:
-    magics = pytest.importorskip("nbmigrate.magics")
+    magics = pytest.importorskip("nbmigrate.notebook.magics")
     from IPython.core.error import UsageError
     from IPython.core.magic_arguments import parse_argstring
 

@@ -193,7 +193,7 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def test_magic_fails_the_cell_with_the_one_line(shell: Any, tmp_path: Path) -> None:
-    from nbmigrate import magics
+    from nbmigrate.notebook import magics
 
     directory = tmp_path / "migrations"
     directory.mkdir()

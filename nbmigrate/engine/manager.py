@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import backup, config, plan, scaffold
-from .database import Database
-from .errors import (
+from .. import config
+from ..errors import (
+    BackupError,
     ConfigError,
     ConfirmationRequired,
     DatabaseLocked,
@@ -27,8 +28,7 @@ from .errors import (
     PlanError,
     UnknownVersion,
 )
-from .ledger import LEDGER_TABLES, Ledger, utcnow
-from .model import (
+from ..model import (
     BackupInfo,
     BackupReport,
     HistoryReport,
@@ -47,8 +47,16 @@ from .model import (
     normalize_version,
     version_key,
 )
+from ..sources import scaffold
+from ..sources.discover import check_registered, discover, duplicate_problems, load_all
+from . import plan
+from .database import Database
+from .ledger import Ledger, utcnow
+from .ledger_tables import LEDGER_TABLES
 from .runner import INTERRUPTS, ProgressCallback, StepRunner
-from .source import check_registered, discover, duplicate_problems, load_all
+
+if TYPE_CHECKING:
+    from ..backends.sqlite_backup import FileBackups
 
 logger = logging.getLogger("nbmigrate")
 
@@ -419,30 +427,29 @@ class MigrationManager:
     # -- backups (SQLite files) -------------------------------------------------------
 
     async def list_backups(self) -> BackupReport:
-        """The backups of this SQLite database file, newest first."""
-        db_file = backup.database_file(self.db.url)
-        folder, found = backup.backup_dir(db_file), backup.list_backups(db_file)
-        return BackupReport(self.db.display_url, folder, found, usage=backup.usage(db_file))
+        """The backups of this database file, newest first."""
+        store = self._backups()
+        return BackupReport(self.db.display_url, store.folder, store.list(), usage=store.usage())
 
     async def restore(self, which: str | None = None, *, backup: bool = True) -> BackupReport:
         """Put a backup back (default: the newest), under the lock; the current state is saved
         first unless `backup` is False (a full disk has no room for that copy)."""
-        return await self._restore(which, save_first=backup)
-
-    async def _restore(self, which: str | None, save_first: bool) -> BackupReport:
-        db_file = backup.database_file(self.db.url)
+        store = self._backups()
         async with self._run("restore", ensure_ledger=False) as run_id:
-            chosen = backup.find(db_file, which)
+            chosen = store.find(which)
             started = utcnow()
-            saved = await backup.take(db_file, "restore", None, self.lock_timeout) if save_first else None
-            await backup.restore(db_file, chosen.path, self.lock_timeout)
+            saved = await store.take("restore", None, self.lock_timeout) if backup else None
+            await store.restore(chosen.path, self.lock_timeout)
             await self._log_restore(run_id, chosen, started)
             protect = {chosen.path} | ({saved.path} if saved else set())
-            backup.prune(db_file, self._backup_settings()[1], protect=protect)
-        folder = backup.backup_dir(db_file)
-        return BackupReport(
-            self.db.display_url, folder, backup.list_backups(db_file), chosen, saved, backup.usage(db_file)
-        )
+            store.prune(self._backup_settings()[1], protect=protect)
+        return BackupReport(self.db.display_url, store.folder, store.list(), chosen, saved, store.usage())
+
+    def _backups(self) -> FileBackups:
+        store = self.db.backend.backups()
+        if store is None:
+            raise BackupError(self.db.display_url, self.db.backend.without_backups())
+        return store
 
     async def _log_restore(self, run_id: str, chosen: BackupInfo, started: datetime) -> None:
         """The restore is done whatever happens here: a full disk only costs its log row."""
@@ -456,15 +463,13 @@ class MigrationManager:
             logger.warning("restored, but the event log could not record it: %s", exc)
 
     async def _backup_before(self, command: str, wanted: bool) -> BackupInfo | None:
-        """Back up a SQLite file before a command changes it; skipped elsewhere or when off."""
-        url = self.db.url
-        if not wanted or url.scheme != "sqlite" or url.path is None:
-            return None
+        """Back up the database before a command changes it, where its backend keeps backups."""
+        store = self.db.backend.backups()
         enabled, keep = self._backup_settings()
-        if not enabled:
+        if store is None or not wanted or not enabled:
             return None
-        info = await backup.take(url.path, command, keep, self.lock_timeout)
-        logger.info("backed up %s to %s", url.path.name, info.path)
+        info = await store.take(command, keep, self.lock_timeout)
+        logger.info("backed up %s to %s", store.file.name, info.path)
         return info
 
     def _backup_settings(self) -> tuple[bool, int]:
@@ -494,7 +499,8 @@ class MigrationManager:
             await self.db.connect()
             await self.db.backend.set_busy_timeout(self.lock_timeout)  # a foreign write lock too
             async with self.db.backend.lock(self.lock_timeout, f"nbmigrate {command}"):
-                backup.remove_partials(self.db.url)
+                if (store := self.db.backend.backups()) is not None:
+                    store.remove_partials()  # what a run killed mid-backup left
                 if ensure_ledger:
                     async with self.db.transaction():
                         await self.ledger.ensure()

@@ -8,11 +8,11 @@ from typing import Any
 
 import ipywidgets as w
 
-from . import render
-from .config import mask_password
-from .errors import MigrationFailed
-from .manager import MigrationManager
-from .model import MigrationStatus, State, StatusReport
+from .. import render
+from ..config import mask_password
+from ..engine.manager import MigrationManager
+from ..errors import MigrationFailed
+from ..model import MigrationStatus, State, StatusReport
 
 CAN_APPLY = frozenset({State.PENDING, State.OUT_OF_ORDER})
 CAN_REVERT = frozenset({State.APPLIED, State.APPLIED_OUT_OF_ORDER, State.CHANGED, State.FAILED})

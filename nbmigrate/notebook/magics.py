@@ -18,12 +18,14 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Bunch, Float, TraitError, validate
 
-from . import authoring, bridge, commands, config, display, render, scaffold
-from .config import mask_password
-from .errors import ConfigError, NbMigrateError
-from .manager import MigrationManager
-from .model import StatusReport, ValidationReport, normalize_version, version_key
-from .source import FILE_RE
+from .. import commands, config, render
+from ..config import mask_password
+from ..engine.manager import MigrationManager
+from ..errors import ConfigError, NbMigrateError
+from ..model import StatusReport, ValidationReport, normalize_version, version_key
+from ..sources import scaffold
+from ..sources.discover import FILE_RE
+from . import authoring, bridge, display
 
 T = TypeVar("T")
 PARSER = commands.PARSER  # the very parser the CLI uses: one grammar for both faces

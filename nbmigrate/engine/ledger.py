@@ -9,61 +9,20 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from . import __version__
-from .backends.base import Backend, Statement, current_user
-from .config import mask_password
-from .model import AppliedRecord, Event, Migration
-
-LEDGER = "_migrations"
-LOG = "_migrations_log"
-CHECKPOINTS = "_migrations_batches"  # resume points of batched data migrations (batches.py)
-LEDGER_TABLES = (LEDGER, LOG, CHECKPOINTS)
-READ_LEDGER = f"SELECT * FROM {LEDGER}"
-
-# Columns added to a seed-era `_migrations (version, name, applied_at)` table in place.
-ADDED_COLUMNS = {
-    "description": "TEXT",
-    "checksum": "TEXT",
-    "applied_at": "{ts}",
-    "execution_ms": "{real}",
-    "applied_by": "TEXT",
-    "status": "TEXT NOT NULL DEFAULT 'applied'",
-    "error": "TEXT",
-    "statement": "TEXT",
-    "out_of_order": "INTEGER NOT NULL DEFAULT 0",
-}
-# Columns added to an `_migrations_log` written by an older nbmigrate.
-ADDED_LOG_COLUMNS = {"note": "TEXT"}
-
-# A ledger row's status: applied, failed, or (non-transactional steps only, committed before
-# their first statement) running / reverting, which a SIGKILL leaves behind as evidence.
-RUNNING = "running"
-REVERTING = "reverting"
-UNFINISHED = (RUNNING, REVERTING)
-
-_TYPES = {
-    "sqlite": {"ts": "TEXT", "real": "REAL", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
-    "postgresql": {"ts": "TIMESTAMPTZ", "real": "DOUBLE PRECISION", "serial": "BIGSERIAL PRIMARY KEY"},
-}
-
-_APPEND_ONLY = {
-    "sqlite": [
-        f"CREATE TRIGGER IF NOT EXISTS {LOG}_no_update BEFORE UPDATE ON {LOG} "
-        f"BEGIN SELECT RAISE(ABORT, '{LOG} is append-only'); END",
-        f"CREATE TRIGGER IF NOT EXISTS {LOG}_no_delete BEFORE DELETE ON {LOG} "
-        f"BEGIN SELECT RAISE(ABORT, '{LOG} is append-only'); END",
-    ],
-    "postgresql": [
-        f"CREATE OR REPLACE FUNCTION {LOG}_append_only() RETURNS trigger LANGUAGE plpgsql "
-        f"AS $$ BEGIN RAISE EXCEPTION '{LOG} is append-only'; END $$",
-        f"CREATE TRIGGER {LOG}_no_update BEFORE UPDATE ON {LOG} "
-        f"FOR EACH ROW EXECUTE FUNCTION {LOG}_append_only()",
-        f"CREATE TRIGGER {LOG}_no_delete BEFORE DELETE ON {LOG} "
-        f"FOR EACH ROW EXECUTE FUNCTION {LOG}_append_only()",
-        f"CREATE TRIGGER {LOG}_no_truncate BEFORE TRUNCATE ON {LOG} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {LOG}_append_only()",
-    ],
-}
+from .. import __version__
+from ..backends.base import Backend, Statement, current_user
+from ..config import mask_password
+from ..model import AppliedRecord, Event, Migration
+from .ledger_tables import (
+    ADDED_COLUMNS,
+    ADDED_LOG_COLUMNS,
+    CHECKPOINTS,
+    LEDGER,
+    LOG,
+    READ_LEDGER,
+    parse_timestamp,
+    records_from_rows,
+)
 
 
 def utcnow() -> datetime:
@@ -75,7 +34,7 @@ class Ledger:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self.types = _TYPES[backend.dialect]
+        self.types = {"ts": backend.timestamp_type, "real": backend.float_type}
         self.user = current_user()
 
     async def exists(self) -> bool:
@@ -90,12 +49,8 @@ class Ledger:
             for column, ddl in ADDED_COLUMNS.items():
                 if column not in have:
                     await b.execute(f"ALTER TABLE {LEDGER} ADD COLUMN {column} {ddl.format(**t)}")
-            if b.dialect == "postgresql" and have.get("applied_at") not in (None, "TIMESTAMP WITH TIME ZONE"):
-                # A seed-era TIMESTAMP (or TEXT) column of UTC times: make it aware, rows kept.
-                await b.execute(
-                    f"ALTER TABLE {LEDGER} ALTER COLUMN applied_at TYPE {t['ts']} "
-                    "USING NULLIF(applied_at::text, '')::timestamp AT TIME ZONE 'UTC'"
-                )
+            for statement in b.ledger_upgrades(LEDGER, have):
+                await b.execute(statement)
         else:
             await b.execute(
                 f"CREATE TABLE {LEDGER} ("
@@ -106,17 +61,17 @@ class Ledger:
             )
         if not await b.has_table(LOG):
             await b.execute(
-                f"CREATE TABLE {LOG} (id {t['serial']}, run_id TEXT NOT NULL, "
+                f"CREATE TABLE {LOG} (id {b.serial_key}, run_id TEXT NOT NULL, "
                 "action TEXT NOT NULL, version TEXT, name TEXT, "
                 f"started_at {t['ts']}, finished_at {t['ts']}, duration_ms {t['real']}, "
                 "outcome TEXT NOT NULL, error TEXT, applied_by TEXT, nbmigrate_version TEXT, note TEXT)"
             )
-            for statement in _APPEND_ONLY[b.dialect]:
+            for statement in b.append_only(LOG):
                 await b.execute(statement)
         else:
-            have = {c.name for c in (await b.describe(LOG)).columns}
+            have_log = {c.name for c in (await b.describe(LOG)).columns}
             for column, ddl in ADDED_LOG_COLUMNS.items():
-                if column not in have:
+                if column not in have_log:
                     await b.execute(f"ALTER TABLE {LOG} ADD COLUMN {column} {ddl}")
 
     async def read(self) -> list[AppliedRecord]:
@@ -241,8 +196,8 @@ class Ledger:
                 action=r["action"],
                 version=r["version"],
                 name=r["name"],
-                started_at=_parse_ts(r["started_at"]),
-                finished_at=_parse_ts(r["finished_at"]),
+                started_at=parse_timestamp(r["started_at"]),
+                finished_at=parse_timestamp(r["finished_at"]),
                 duration_ms=r["duration_ms"],
                 outcome=r["outcome"],
                 error=r["error"],
@@ -254,46 +209,4 @@ class Ledger:
         ]
 
     def _ts(self, value: datetime) -> Any:
-        if self.backend.dialect == "sqlite":
-            return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # the shape of CURRENT_TIMESTAMP
-        return value
-
-
-_PLAIN_COLUMNS = ("description", "checksum", "execution_ms", "applied_by", "error", "statement")
-
-
-def records_from_rows(rows: list[Any]) -> list[AppliedRecord]:
-    """`_migrations` rows (mappings with keys(); seed-era tables lack columns) as records."""
-    if not rows:
-        return []
-    keys = set(rows[0].keys())
-    optional = [k for k in _PLAIN_COLUMNS if k in keys]
-    has_ts, has_status = "applied_at" in keys, "status" in keys
-    has_order = "out_of_order" in keys
-    return [
-        AppliedRecord(
-            version=str(row["version"]),
-            name=str(row["name"] or ""),
-            applied_at=_parse_ts(row["applied_at"]) if has_ts else None,
-            status=(row["status"] if has_status else None) or "applied",
-            out_of_order=bool(row["out_of_order"]) if has_order else False,
-            **{k: row[k] for k in optional},
-        )
-        for row in rows
-    ]
-
-
-def _parse_ts(value: Any) -> datetime | None:
-    """Timestamps from either backend or from a seed-era ledger, as aware UTC datetimes."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
+        return self.backend.timestamp_value(value)

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import plan, scaffold
-from .errors import ChangedMigrationError, NbMigrateError, PlanError, SourceError
-from .manager import MigrationManager
-from .model import AppliedRecord, RunReport, normalize_version, version_key
-from .source import FILE_RE, checksum_bytes, checksum_text
-from .sqltext import SqlTextError, parse_sql_migration
+from ..engine import plan
+from ..engine.manager import MigrationManager
+from ..errors import ChangedMigrationError, NbMigrateError, PlanError, SourceError
+from ..model import AppliedRecord, RunReport, normalize_version, version_key
+from ..sources import scaffold
+from ..sources.discover import FILE_RE, checksum_bytes, checksum_text
+from ..sources.sqltext import SqlTextError, parse_sql_migration
 
 CREATED = "created"
 REWRITTEN = "rewritten"

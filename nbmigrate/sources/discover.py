@@ -17,8 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import InvalidMigrationSet, SourceError, TransactionEndsEarly
-from .model import NAME_RE, VERSION_RE, Migration, shorten, version_key, version_problem
+from ..errors import InvalidMigrationSet, SourceError, TransactionEndsEarly
+from ..model import NAME_RE, VERSION_RE, Migration, shorten, version_key, version_problem
 from .sqltext import (
     ENDS_EARLY,
     SqlTextError,
@@ -29,7 +29,7 @@ from .sqltext import (
 )
 
 if TYPE_CHECKING:
-    from .database import Database
+    from ..engine.database import Database
 
 FILE_RE = re.compile(r"^migration_(?P<version>[0-9]+)_(?P<name>.+)\.(?P<ext>py|sql)\Z")
 _BOM = b"\xef\xbb\xbf"

@@ -26,11 +26,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .backends.base import Statement
+from ..backends.base import Statement
+from ..errors import DatabaseLocked, Interrupt, MigrationFailed
+from ..model import AppliedRecord, Interruption, Migration, Progress, StepResult
 from .database import Database
-from .errors import DatabaseLocked, Interrupt, MigrationFailed
-from .ledger import CHECKPOINTS, REVERTING, RUNNING, Ledger, utcnow
-from .model import AppliedRecord, Interruption, Migration, Progress, StepResult
+from .ledger import Ledger, utcnow
+from .ledger_tables import CHECKPOINTS, REVERTING, RUNNING
 from .settle import settle, through_cancellation
 
 logger = logging.getLogger("nbmigrate")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import files
-from .errors import ConfigError
-from .model import NAME_RE, shorten, version_problem
+from .. import files
+from ..errors import ConfigError
+from ..model import NAME_RE, shorten, version_problem
 
 SQL_TEMPLATE = """\
 -- {title}

@@ -9,19 +9,19 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from . import config
-from .backends import backend_for
-from .backends.base import Backend, Params, Statement
-from .config import DatabaseURL
-from .errors import NbMigrateError, TransactionEndsEarly
-from .settle import settle
-from .sqltext import (
+from .. import config
+from ..backends import backend_for
+from ..backends.base import Backend, Params, Statement
+from ..config import DatabaseURL
+from ..errors import NbMigrateError, TransactionEndsEarly
+from ..sources.sqltext import (
     ABSORBED,
     ENDS_EARLY,
     might_hold_transaction_control,
     split_statements,
     transaction_control,
 )
+from .settle import settle
 
 logger = logging.getLogger("nbmigrate")
 

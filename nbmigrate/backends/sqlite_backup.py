@@ -22,22 +22,11 @@ from contextlib import closing, suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .config import DatabaseURL
-from .errors import BackupError, DatabaseLocked, FileSystemFault, NbMigrateError
-from .files import is_busy, os_fault, sqlite_fault_reason
-from .model import BackupInfo, BackupUsage
+from ..errors import BackupError, DatabaseLocked, FileSystemFault, NbMigrateError
+from ..files import is_busy, os_fault, sqlite_fault_reason
+from ..model import BackupInfo, BackupUsage
 
-__all__ = [
-    "backup_dir",
-    "database_file",
-    "find",
-    "list_backups",
-    "prune",
-    "remove_partials",
-    "restore",
-    "take",
-    "usage",
-]
+__all__ = ["FileBackups", "backup_dir", "find", "list_backups", "prune", "remove_partials", "restore", "take"]
 
 DIR_SUFFIX = ".backups"
 _STAMP = "%Y%m%dT%H%M%S.%fZ"  # sorts as text in time order
@@ -48,18 +37,33 @@ _BUSY_SECONDS = 30.0
 _MAX_WAIT = 2_000_000.0  # SQLite's busy timeout is a C int of milliseconds
 
 
-def database_file(url: DatabaseURL) -> Path:
-    """The file a SQLite URL names; BackupError for in-memory and PostgreSQL databases."""
-    if url.scheme == "sqlite" and url.path is not None:
-        return url.path
-    if url.scheme == "postgresql":
-        problem = (
-            f"backups apply to SQLite database files only; {url.masked} is PostgreSQL: "
-            "use pg_dump to back it up and pg_restore to restore it"
-        )
-    else:
-        problem = f"backups apply to SQLite database files only; {url.masked} is an in-memory database"
-    raise BackupError(url.masked, problem)
+class FileBackups:
+    """The backups of one SQLite database file, kept in `<file>.backups/` beside it."""
+
+    def __init__(self, db_file: Path) -> None:
+        self.file = db_file
+        self.folder = backup_dir(db_file)
+
+    def list(self) -> list[BackupInfo]:
+        return list_backups(self.file)
+
+    def find(self, which: str | None = None) -> BackupInfo:
+        return find(self.file, which)
+
+    def usage(self) -> BackupUsage:
+        return usage(self.file)
+
+    def remove_partials(self) -> list[Path]:
+        return remove_partials(self.file)
+
+    async def take(self, command: str, keep: int | None, timeout: float) -> BackupInfo:
+        return await take(self.file, command, keep, timeout)
+
+    async def restore(self, source: Path, timeout: float) -> None:
+        await restore(self.file, source, timeout)
+
+    def prune(self, keep: int, protect: Collection[Path] = ()) -> list[Path]:
+        return prune(self.file, keep, protect)
 
 
 def backup_dir(db_file: Path) -> Path:
@@ -126,14 +130,12 @@ def usage(db_file: Path) -> BackupUsage:
     return BackupUsage(*found["backup"], *found["partial"], *found["other"])
 
 
-def remove_partials(url: DatabaseURL) -> list[Path]:
+def remove_partials(db_file: Path) -> list[Path]:
     """Remove the partial backups (and their journals) a killed run left; under the lock only.
 
     A failure to remove one is logged, not raised: the command that called this has its own work.
     """
-    if url.scheme != "sqlite" or url.path is None:
-        return []
-    folder = backup_dir(url.path)
+    folder = backup_dir(db_file)
     removed = []
     for path in folder.glob(f".*{_PARTIAL}*") if folder.is_dir() else ():
         try:

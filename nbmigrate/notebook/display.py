@@ -7,9 +7,9 @@ import queue
 import sys
 from typing import Any
 
-from . import render
+from .. import render
+from ..model import Progress, ValidationReport
 from .authoring import AuthoredMigration
-from .model import Progress, ValidationReport
 
 
 class Shown:

@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from . import config
-from .config import Settings, mask_password
-from .database import Database
-from .errors import ConfigError, ConnectionFailed, Interrupt, NbMigrateError
-from .manager import MigrationManager
+from .. import config
+from ..config import Settings, mask_password
+from ..engine.database import Database
+from ..engine.manager import MigrationManager
+from ..errors import ConfigError, ConnectionFailed, Interrupt, NbMigrateError
 
 T = TypeVar("T")
 

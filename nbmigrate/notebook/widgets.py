@@ -19,13 +19,11 @@ from typing import Any
 
 import ipywidgets as w
 
-from . import bridge, render
-from . import dashboard_parts as parts
-from .config import mask_password
-from .dashboard_parts import Row
-from .errors import PlanError, UnknownVersion
-from .manager import MigrationManager
-from .model import (
+from .. import render
+from ..config import mask_password
+from ..engine.manager import MigrationManager
+from ..errors import PlanError, UnknownVersion
+from ..model import (
     MigrationStatus,
     Progress,
     RunReport,
@@ -35,6 +33,9 @@ from .model import (
     normalize_version,
     version_key,
 )
+from . import bridge
+from . import dashboard_parts as parts
+from .dashboard_parts import Row
 from .ui_queue import UiQueue
 
 __all__ = ["Confirmation", "Dashboard", "DashboardBusy", "Row"]

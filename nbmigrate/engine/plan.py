@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import BlockedByFailure, OutOfOrderError, PlanError, UnknownVersion
-from .model import AppliedRecord, Migration, MigrationStatus, State, version_key
+from ..errors import BlockedByFailure, OutOfOrderError, PlanError, UnknownVersion
+from ..model import AppliedRecord, Migration, MigrationStatus, State, version_key
 
 UP_TO_DATE = "nothing to apply: the database is up to date"
 

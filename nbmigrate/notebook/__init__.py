@@ -1,0 +1,1 @@
+"""The notebook faces: magics, results, the dashboard, the bridge loop."""

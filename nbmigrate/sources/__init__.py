@@ -1,0 +1,1 @@
+"""Where migrations come from: files in a directory, SQL text, templates."""
