@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import commands, config, render
-from .config import mask_password
+from . import commands, config, render, urls
 from .errors import ConfigError, ConfirmationRequired, FileSystemFault, NbMigrateError
 from .model import Progress, RunReport, ValidationReport
+from .urls import mask_password
 
 if TYPE_CHECKING:
     from .engine.manager import MigrationManager
@@ -126,7 +126,7 @@ def _manager(settings: config.Settings, ns: argparse.Namespace) -> MigrationMana
     from .engine.manager import MigrationManager
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(config.masking_formatter("%(message)s"))
+    handler.setFormatter(urls.masking_formatter("%(message)s"))
     logging.basicConfig(level=logging.INFO if ns.verbose else logging.WARNING, handlers=[handler])
     return MigrationManager.from_settings(
         Database(settings.url), settings, on_progress=None if ns.json else _progress_bar()

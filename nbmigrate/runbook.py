@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .config import check_path, mask_password, parse_url
 from .errors import ConfigError, FileSystemFault
 from .files import write_atomically
+from .urls import check_path, mask_password, parse_url
 
 __all__ = [
     "FailedCell",
@@ -256,7 +256,7 @@ def _scrub(node: Any) -> Any:
 def _absolute(url: str) -> str:
     """A relative SQLite path is relative to the caller's folder, not the notebook's."""
     parsed = parse_url(url)
-    if parsed.scheme == "sqlite" and parsed.path is not None and not parsed.path.is_absolute():
+    if parsed.path is not None and not parsed.path.is_absolute():
         return f"sqlite:///{parsed.path.resolve()}"
     return url
 

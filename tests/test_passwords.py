@@ -21,8 +21,8 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from nbmigrate import cli, config
-from nbmigrate.config import mask_password, parse_url, remember_password
 from nbmigrate.errors import ConfigError
+from nbmigrate.urls import mask_password, parse_url, remember_password
 from tests.conftest import _admin, _pg_database_url, query, run_cli, sql_migration
 
 
@@ -49,12 +49,12 @@ def explain(r: Any) -> str:
 
 def test_the_password_runs_from_the_first_colon_to_the_last_at() -> None:
     url = parse_url("postgresql://me@corp:p@ss:w%25rd@db.example:5433/app?sslmode=disable")
-    assert url.postgres is not None
-    assert (url.postgres.user, url.postgres.password) == ("me@corp", "p@ss:w%rd")
+    assert url.server is not None
+    assert (url.server.user, url.server.password) == ("me@corp", "p@ss:w%rd")
     assert url.masked == "postgresql://me@corp:***@db.example:5433/app?sslmode=disable"
     assert str(url) == url.masked and repr(url) == f"DatabaseURL({url.masked!r})"
     settings = config.resolve(url.raw, "migrations")
-    for shown in (repr(settings), str(settings), repr(url.postgres), repr([url])):
+    for shown in (repr(settings), str(settings), repr(url.server), repr([url])):
         assert "db.example:5433" in shown
         assert_hidden(shown, "p@ss:w%rd")
         assert_hidden(shown, "p@ss:w%25rd")

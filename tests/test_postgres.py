@@ -21,9 +21,9 @@ import pytest
 
 from nbmigrate import MigrationManager, connect
 from nbmigrate.backends.postgres import connect_args, lock_key, rows_affected, to_dollar_placeholders
-from nbmigrate.config import parse_url
 from nbmigrate.engine.database import Database
 from nbmigrate.errors import ConnectionFailed, LockTimeout, MigrationFailed
+from nbmigrate.urls import parse_url
 from tests.conftest import ROOT, run_cli, sql_migration, with_db, write
 
 T = TypeVar("T")
@@ -51,7 +51,7 @@ def test_url_schemes_and_query_parameters_reach_asyncpg() -> None:
         "postgres://u:p@db.example:5433/app",
         "postgresql+asyncpg://u:p@db.example:5433/app",
     ):
-        assert parse_url(raw).scheme == "postgresql"
+        assert parse_url(raw).dialect == "postgresql"
         dsn, timeout, credentials = connect_args(raw)
         assert dsn == "postgresql://db.example:5433/app" and timeout == 10
         assert credentials == {"user": "u", "password": "p"}  # never in the DSN, which asyncpg may echo

@@ -9,8 +9,8 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..config import DatabaseURL
 from ..model import TableInfo
+from ..urls import DatabaseURL
 
 if TYPE_CHECKING:  # the SQLite backups module: imported by the SQLite backend only
     from .sqlite_backup import FileBackups

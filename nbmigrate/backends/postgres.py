@@ -14,9 +14,10 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..config import DatabaseURL, check_seconds, mask_password, parse_postgres, parse_url
+from ..config import check_seconds
 from ..errors import ConfigError, ConnectionFailed, LockTimeout
 from ..model import ColumnInfo, IndexInfo, TableInfo
+from ..urls import DatabaseURL, mask_password, parse_server, parse_url
 from .base import Backend, Params
 
 try:
@@ -322,7 +323,7 @@ def connect_args(url: DatabaseURL | str) -> tuple[str, float, dict[str, str]]:
     `sslrootcert`, `application_name`, `options`, ...) is passed through to asyncpg.
     """
     parsed = parse_url(url) if isinstance(url, str) else url
-    parts = parsed.postgres if parsed.postgres is not None else parse_postgres(parsed.raw)
+    parts = parsed.server if parsed.server is not None else parse_server(parsed.raw)
     location = urlsplit(f"postgresql://{parts.location}")
     query = parse_qsl(location.query, keep_blank_values=True)
     timeout = _CONNECT_TIMEOUT

@@ -12,7 +12,6 @@ from typing import Any
 from .. import config
 from ..backends import backend_for
 from ..backends.base import Backend, Params, Statement
-from ..config import DatabaseURL
 from ..errors import NbMigrateError, TransactionEndsEarly
 from ..sources.sqltext import (
     ABSORBED,
@@ -21,6 +20,7 @@ from ..sources.sqltext import (
     split_statements,
     transaction_control,
 )
+from ..urls import DatabaseURL, parse_url
 from .settle import settle
 
 logger = logging.getLogger("nbmigrate")
@@ -39,7 +39,7 @@ class Database:
         if url is None:
             url = config.resolve().url
         elif isinstance(url, str):
-            url = config.parse_url(url)
+            url = parse_url(url)
         self.url: DatabaseURL = url
         self.backend: Backend = backend_for(url)
         self._depth = 0

@@ -11,8 +11,8 @@ from typing import Any
 
 from .. import __version__
 from ..backends.base import Backend, Statement, current_user
-from ..config import mask_password
 from ..model import AppliedRecord, Event, Migration
+from ..urls import mask_password
 from .ledger_tables import (
     ADDED_COLUMNS,
     ADDED_LOG_COLUMNS,

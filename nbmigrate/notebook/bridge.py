@@ -19,10 +19,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from .. import config
-from ..config import Settings, mask_password
+from ..config import Settings
 from ..engine.database import Database
 from ..engine.manager import MigrationManager
 from ..errors import ConfigError, ConnectionFailed, Interrupt, NbMigrateError
+from ..urls import mask_password
 
 T = TypeVar("T")
 

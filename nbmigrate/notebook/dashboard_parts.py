@@ -9,10 +9,10 @@ from typing import Any
 import ipywidgets as w
 
 from .. import render
-from ..config import mask_password
 from ..engine.manager import MigrationManager
 from ..errors import MigrationFailed
 from ..model import MigrationStatus, State, StatusReport
+from ..urls import mask_password
 
 CAN_APPLY = frozenset({State.PENDING, State.OUT_OF_ORDER})
 CAN_REVERT = frozenset({State.APPLIED, State.APPLIED_OUT_OF_ORDER, State.CHANGED, State.FAILED})
@@ -127,7 +127,7 @@ def summary(report: StatusReport) -> str:
 def stable_url(manager: MigrationManager) -> str:
     """The database without the parts that vary between machines (folders, password)."""
     url = manager.db.url
-    if url.scheme == "sqlite" and url.path is not None:
+    if url.path is not None:
         return f"sqlite:///…/{url.path.name}" if url.path.is_absolute() else f"sqlite:///{url.path}"
     return url.masked
 

@@ -18,13 +18,13 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Bunch, Float, TraitError, validate
 
-from .. import commands, config, render
-from ..config import mask_password
+from .. import commands, config, render, urls
 from ..engine.manager import MigrationManager
 from ..errors import ConfigError, NbMigrateError
 from ..model import StatusReport, ValidationReport, normalize_version, version_key
 from ..sources import scaffold
 from ..sources.discover import FILE_RE
+from ..urls import mask_password
 from . import authoring, bridge, display
 
 T = TypeVar("T")
@@ -286,7 +286,7 @@ def _log_lines(verbose: bool) -> Iterator[None]:
         return
     logger = logging.getLogger("nbmigrate")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(config.masking_formatter("%(message)s"))
+    handler.setFormatter(urls.masking_formatter("%(message)s"))
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -20,7 +20,6 @@ from typing import Any
 import ipywidgets as w
 
 from .. import render
-from ..config import mask_password
 from ..engine.manager import MigrationManager
 from ..errors import PlanError, UnknownVersion
 from ..model import (
@@ -33,6 +32,7 @@ from ..model import (
     normalize_version,
     version_key,
 )
+from ..urls import mask_password
 from . import bridge
 from . import dashboard_parts as parts
 from .dashboard_parts import Row

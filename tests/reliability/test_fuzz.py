@@ -26,11 +26,11 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from nbmigrate import commands, config
-from nbmigrate.config import DatabaseURL, parse_url
+from nbmigrate import commands, config, urls
 from nbmigrate.errors import ConfigError, InvalidMigrationSet, SourceError
 from nbmigrate.sources.discover import discover, looks_like_migration
 from nbmigrate.sources.sqltext import SqlTextError, parse_sql_migration
+from nbmigrate.urls import DatabaseURL, parse_url
 from tests.conftest import sql_migration
 
 from . import harness
@@ -584,7 +584,7 @@ def test_any_text_as_a_url_parses_or_raises_config_error(text: str) -> None:
     except ConfigError as exc:
         assert str(exc)
     else:
-        assert parsed.scheme in ("sqlite", "postgresql")
+        assert parsed.dialect in ("sqlite", "postgresql")
     record("fuzz/database urls", examples=1)
 
 
@@ -629,9 +629,9 @@ def test_odd_and_short_passwords_never_show_in_parses_reprs_or_errors(
     else:
         settings = config.Settings(parsed, Path("migrations"))
         texts = [parsed.masked, str(parsed), repr(parsed), repr(settings), json.dumps({"db": parsed.masked})]
-        if parsed.postgres is not None and not in_query:
-            assert parsed.postgres.password == config._decoded(written)
-    texts.append(config.mask_password(f"echo {url} and <a href='{url}'>"))
+        if parsed.server is not None and not in_query:
+            assert parsed.server.password == urls._decoded(written)
+    texts.append(urls.mask_password(f"echo {url} and <a href='{url}'>"))
     for text in texts:
         _assert_no_password(text, password, written)
     event("refused" if len(texts) == 3 else "parsed")
