@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -106,6 +106,10 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def describe(self, table: str) -> TableInfo: ...
+
+    async def catalog(self, exclude: Collection[str] = ()) -> list[TableInfo]:
+        """The database's schema: every table but those in `exclude`, with columns and indexes."""
+        return [await self.describe(n) for n in await self.table_names() if n not in exclude]
 
     @abc.abstractmethod
     async def drop_all(self) -> list[str]:
