@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING
 
 from . import commands, config, render, urls
 from .errors import ConfigError, ConfirmationRequired, FileSystemFault, NbMigrateError
-from .model import Progress, RunReport, ValidationReport
+from .model import Progress
+from .reports import (
+    RunReport,
+    ValidationReport,
+)
 from .urls import mask_password
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import Any
 from . import config
 from .engine.database import Database
 from .engine.manager import MigrationManager
-from .model import RunReport
+from .reports import RunReport
 
 
 def get_database(url: str | None = None) -> Database:

@@ -23,6 +23,7 @@ DEFAULT_BACKUP_KEEP = 10
 
 MAX_SECONDS = 7 * 24 * 3600.0  # a lock timeout or cell timeout beyond a week is a typo
 
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a manager needs to know besides the migrations themselves."""

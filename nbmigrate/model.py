@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .engine.database import Database
+Params = Sequence[Any] | dict[str, Any] | None
 
 MAX_VERSION_DIGITS = 20
 # `\Z`, not `$`: `$` also matches before a final newline, and `abc\n` is no name.
@@ -49,6 +50,31 @@ def shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
+class Connection(Protocol):
+    """What a migration receives as `db` (nbmigrate's Database): statements, rows, one transaction helper."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    async def execute(self, sql: str, params: Params = None) -> int: ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Any]: ...
+
+    async def fetch_one(self, sql: str, params: Params = None) -> Any | None: ...
+
+    async def fetch_val(self, sql: str, params: Params = None) -> Any: ...
+
+    def iterate(self, sql: str, params: Params = None) -> AsyncIterator[Any]: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+
+
 class Migration:
     """One schema change: subclass it and define async `up(db)` and `down(db)`.
 
@@ -79,10 +105,10 @@ class Migration:
         if transactional is not None:
             self.transactional = transactional
 
-    async def up(self, db: Database) -> None:
+    async def up(self, db: Connection) -> None:
         raise NotImplementedError
 
-    async def down(self, db: Database) -> None:
+    async def down(self, db: Connection) -> None:
         raise NotImplementedError
 
     # Filled in by the loader; a migration registered in code has no file.
@@ -175,29 +201,13 @@ class MigrationStatus:
             "name": self.name,
             "state": self.state.value,
             "applied": self.applied,
-            "applied_at": _iso(self.applied_at),
+            "applied_at": iso(self.applied_at),
             "execution_ms": self.execution_ms,
             "description": self.description,
             "path": str(self.path) if self.path else None,
             "error": self.error,
             "statement": self.statement,
         }
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """The result of `status`."""
-
-    database: str
-    directory: str | None
-    migrations: list[MigrationStatus]
-
-    def count(self, state: State) -> int:
-        return sum(1 for m in self.migrations if m.state is state)
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        return [m.as_dict() for m in self.migrations]
 
 
 @dataclass
@@ -237,91 +247,6 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class ColumnInfo:
-    name: str
-    type: str
-    notnull: bool
-    default: str | None
-    primary_key: bool
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    name: str
-    columns: tuple[str, ...]
-    unique: bool
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    name: str
-    columns: tuple[ColumnInfo, ...]
-    indexes: tuple[IndexInfo, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "columns": [c.__dict__ for c in self.columns],
-            "indexes": [{**i.__dict__, "columns": list(i.columns)} for i in self.indexes],
-        }
-
-
-@dataclass(frozen=True)
-class SchemaReport:
-    """The result of `schema`: the user tables of the database."""
-
-    database: str
-    tables: list[TableInfo]
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        return [t.as_dict() for t in self.tables]
-
-
-@dataclass(frozen=True)
-class SchemaChange:
-    """How a dry run would change the schema."""
-
-    added_tables: list[str] = field(default_factory=list)
-    dropped_tables: list[str] = field(default_factory=list)
-    changed_tables: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added_tables or self.dropped_tables or self.changed_tables)
-
-    def lines(self) -> list[str]:
-        out = [f"+ table {t}" for t in self.added_tables]
-        out += [f"- table {t}" for t in self.dropped_tables]
-        for table, changes in self.changed_tables.items():
-            out += [f"~ table {table}: {c}" for c in changes]
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "added_tables": self.added_tables,
-            "dropped_tables": self.dropped_tables,
-            "changed_tables": self.changed_tables,
-        }
-
-
-@dataclass
-class RunReport:
-    """The result of `up`, `down`, `redo`, `mark`, `unmark`, `repair` or `reset`."""
-
-    command: str
-    database: str
-    steps: list[StepResult] = field(default_factory=list)
-    dry_run: bool = False
-    schema_change: SchemaChange | None = None
-    message: str | None = None
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        return [s.as_dict() for s in self.steps]
-
-
-@dataclass(frozen=True)
 class Event:
     """One row of the append-only `_migrations_log`."""
 
@@ -346,8 +271,8 @@ class Event:
             "action": self.action,
             "version": self.version,
             "name": self.name,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
             "duration_ms": self.duration_ms,
             "outcome": self.outcome,
             "error": self.error,
@@ -392,110 +317,5 @@ class Interruption:
         return f"the outcome of {what} is unknown (its COMMIT was in flight): run `status`"
 
 
-@dataclass(frozen=True)
-class HistoryReport:
-    """The result of `history`: newest events first."""
-
-    database: str
-    events: list[Event]
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        return [e.as_dict() for e in self.events]
-
-
-@dataclass(frozen=True)
-class ValidationReport:
-    """The result of `validate`: every problem found; ok when there are none."""
-
-    database: str
-    checked: int
-    problems: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-@dataclass(frozen=True)
-class SourceReport:
-    """The result of `show`: one migration's source."""
-
-    version: str
-    name: str
-    path: Path | None
-    text: str
-
-
-@dataclass(frozen=True)
-class NewFileReport:
-    """The result of `new`: the file written."""
-
-    version: str
-    name: str
-    path: Path
-
-
-@dataclass(frozen=True)
-class BackupInfo:
-    """One backup file of a SQLite database: when, before which command, how big, where."""
-
-    path: Path
-    taken_at: datetime
-    command: str
-    size: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "taken_at": _iso(self.taken_at),
-            "command": self.command,
-            "size": self.size,
-        }
-
-
-@dataclass(frozen=True)
-class BackupUsage:
-    """Everything a backups folder holds on disk: complete backups, partial ones, anything else."""
-
-    backups: int = 0
-    backup_bytes: int = 0
-    partial_files: int = 0  # hidden `.partial` files and their journals, left by a killed backup
-    partial_bytes: int = 0
-    other_files: int = 0
-    other_bytes: int = 0
-
-    @property
-    def total_bytes(self) -> int:
-        return self.backup_bytes + self.partial_bytes + self.other_bytes
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "backups": self.backups,
-            "backup_bytes": self.backup_bytes,
-            "partial_files": self.partial_files,
-            "partial_bytes": self.partial_bytes,
-            "other_files": self.other_files,
-            "other_bytes": self.other_bytes,
-            "total_bytes": self.total_bytes,
-        }
-
-
-@dataclass(frozen=True)
-class BackupReport:
-    """The result of `backups` (the list, newest first) and `restore` (what was put back)."""
-
-    database: str
-    directory: Path
-    backups: list[BackupInfo]
-    restored: BackupInfo | None = None  # restore: the backup put back
-    saved: BackupInfo | None = None  # restore: the state just before it, to undo the restore
-    usage: BackupUsage = BackupUsage()  # the whole folder's disk use
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        return [b.as_dict() for b in self.backups]
-
-
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None

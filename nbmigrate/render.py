@@ -6,7 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .model import (
+from .model import State
+from .reports import (
     BackupReport,
     HistoryReport,
     NewFileReport,
@@ -14,7 +15,6 @@ from .model import (
     SchemaChange,
     SchemaReport,
     SourceReport,
-    State,
     StatusReport,
     ValidationReport,
 )

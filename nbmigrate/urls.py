@@ -167,7 +167,9 @@ def _file_path(raw: str, sep: str, base: Path | None) -> Path | None:
         if not rest.startswith("/"):
             _remember_any_password(raw)
             shown = mask_password(raw)
-            raise ConfigError(f"database URL {shown!r}: write a file path after three slashes (sqlite:///file.db)")
+            raise ConfigError(
+                f"database URL {shown!r}: write a file path after three slashes (sqlite:///file.db)"
+            )
         rest = rest[1:].split("?", 1)[0]
         if not rest:
             raise ConfigError(f"database URL {mask_password(raw)!r} has no file path (sqlite:///file.db)")

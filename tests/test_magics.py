@@ -23,8 +23,8 @@ from traitlets.config import Config
 
 from nbmigrate import cli, commands
 from nbmigrate.errors import ChangedMigrationError, LockTimeout, MigrationFailed, OutOfOrderError
-from nbmigrate.model import StatusReport
 from nbmigrate.notebook import bridge, display, magics
+from nbmigrate.reports import StatusReport
 
 SQL_001 = "-- up\nCREATE TABLE contacts (id INTEGER PRIMARY KEY, note TEXT DEFAULT '{x} $x');\n-- down\nDROP TABLE contacts;\n"
 SQL_002 = (

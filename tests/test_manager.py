@@ -238,7 +238,11 @@ def test_out_of_order_is_applied_and_flagged_strict_refuses(db_url: str, migrati
     report = run(db_url, migrations_dir, lambda m: m.validate(), strict=True)
     assert not report.ok
     run(db_url, migrations_dir, lambda m: m.up())
-    assert states(db_url, migrations_dir) == {"001": "applied", "002": "applied (out of order)", "003": "applied"}
+    assert states(db_url, migrations_dir) == {
+        "001": "applied",
+        "002": "applied (out of order)",
+        "003": "applied",
+    }
     history = run(db_url, migrations_dir, lambda m: m.history())
     newest = history.events[0]
     assert (newest.action, newest.version, newest.note) == ("apply", "002", "out of order")
@@ -452,7 +456,10 @@ def test_cancelling_a_run_rolls_back_the_migration_in_flight(db_url: str, migrat
         with pytest.raises(asyncio.CancelledError):
             await task
         interruption = m.interruption
-        assert interruption is not None and (interruption.version, interruption.outcome) == ("004", "rolled back")
+        assert interruption is not None and (interruption.version, interruption.outcome) == (
+            "004",
+            "rolled back",
+        )
         assert [s.version for s in interruption.completed] == ["001", "002", "003"]
         # The lock was released: the same manager can run again at once.
         return await m.status()

@@ -9,13 +9,14 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..model import TableInfo
+from ..reports import TableInfo
 from ..urls import DatabaseURL
 
 if TYPE_CHECKING:  # the SQLite backups module: imported by the SQLite backend only
     from .sqlite_backup import FileBackups
 
-Params = Sequence[Any] | dict[str, Any] | None
+from ..model import Params
+
 Statement = tuple[str, Params]
 
 

@@ -16,7 +16,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..config import check_seconds
 from ..errors import ConfigError, ConnectionFailed, LockTimeout
-from ..model import ColumnInfo, IndexInfo, TableInfo
+from ..reports import (
+    ColumnInfo,
+    IndexInfo,
+    TableInfo,
+)
 from ..urls import DatabaseURL, mask_password, parse_server, parse_url
 from .base import Backend, Params
 

@@ -18,7 +18,11 @@ import aiosqlite
 
 from ..errors import ConnectionFailed, DatabaseLocked, FileSystemFault, LockTimeout
 from ..files import is_busy, os_fault, sqlite_fault_reason
-from ..model import ColumnInfo, IndexInfo, TableInfo
+from ..reports import (
+    ColumnInfo,
+    IndexInfo,
+    TableInfo,
+)
 from ..urls import DatabaseURL
 from .base import Backend, Params, Statement, holder_description
 from .sqlite_backup import FileBackups

@@ -24,7 +24,10 @@ from pathlib import Path
 
 from ..errors import BackupError, DatabaseLocked, FileSystemFault, NbMigrateError
 from ..files import is_busy, os_fault, sqlite_fault_reason
-from ..model import BackupInfo, BackupUsage
+from ..reports import (
+    BackupInfo,
+    BackupUsage,
+)
 
 __all__ = ["FileBackups", "backup_dir", "find", "list_backups", "prune", "remove_partials", "restore", "take"]
 

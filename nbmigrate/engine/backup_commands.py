@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING
 
 from .. import config
 from ..errors import BackupError, DatabaseLocked, FileSystemFault
-from ..model import BackupInfo, BackupReport
+from ..reports import (
+    BackupInfo,
+    BackupReport,
+)
 from .core import ManagerCore
 from .ledger import utcnow
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from ..errors import ConfirmationRequired, PlanError, UnknownVersion
-from ..model import RunReport, StepResult, normalize_version, version_key
+from ..model import (
+    StepResult,
+    normalize_version,
+    version_key,
+)
+from ..reports import RunReport
 from . import plan
 from .backup_commands import BackupCommands
 from .ledger import utcnow

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from .. import config
 from ..errors import ConfigError, InvalidMigrationSet, MigrationFailed, UnknownVersion
-from ..model import Interruption, Migration, RunReport, normalize_version, version_key
+from ..model import (
+    Interruption,
+    Migration,
+    normalize_version,
+    version_key,
+)
+from ..reports import RunReport
 from ..sources.discover import check_registered, discover, duplicate_problems
 from .database import Database
 from .ledger import Ledger

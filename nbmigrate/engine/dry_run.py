@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ..model import Migration, RunReport, SchemaChange, TableInfo
+from ..model import Migration
+from ..reports import (
+    RunReport,
+    SchemaChange,
+    TableInfo,
+)
 from .database import Database
 from .ledger_tables import LEDGER_TABLES
 from .runner import StepRunner

@@ -12,17 +12,19 @@ import logging
 from .. import config
 from ..errors import InvalidMigrationSet, IrreversibleMigration, NbMigrateError, PlanError
 from ..model import (
-    HistoryReport,
     Migration,
+    State,
+    normalize_version,
+    version_key,
+)
+from ..reports import (
+    HistoryReport,
     NewFileReport,
     RunReport,
     SchemaReport,
     SourceReport,
-    State,
     StatusReport,
     ValidationReport,
-    normalize_version,
-    version_key,
 )
 from ..sources import scaffold
 from ..sources.discover import load_all

@@ -12,7 +12,11 @@ command as usual, under the lock. Nothing here writes or creates a file.
 from __future__ import annotations
 
 from ..config import Settings
-from ..model import RunReport, StatusReport, version_key
+from ..model import version_key
+from ..reports import (
+    RunReport,
+    StatusReport,
+)
 from ..sources.discover import discover, migration_file_names
 from . import plan
 from .ledger_tables import UNFINISHED, read_file

@@ -11,7 +11,12 @@ from typing import Any
 from ..engine import plan
 from ..engine.manager import MigrationManager
 from ..errors import ChangedMigrationError, NbMigrateError, PlanError, SourceError
-from ..model import AppliedRecord, RunReport, normalize_version, version_key
+from ..model import (
+    AppliedRecord,
+    normalize_version,
+    version_key,
+)
+from ..reports import RunReport
 from ..sources import scaffold
 from ..sources.discover import FILE_RE, checksum_bytes, checksum_text
 from ..sources.sqltext import SqlTextError, parse_sql_migration

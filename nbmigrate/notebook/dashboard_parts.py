@@ -11,7 +11,11 @@ import ipywidgets as w
 from .. import render
 from ..engine.manager import MigrationManager
 from ..errors import MigrationFailed
-from ..model import MigrationStatus, State, StatusReport
+from ..model import (
+    MigrationStatus,
+    State,
+)
+from ..reports import StatusReport
 from ..urls import mask_password
 
 CAN_APPLY = frozenset({State.PENDING, State.OUT_OF_ORDER})

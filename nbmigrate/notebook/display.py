@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from .. import render
-from ..model import Progress, ValidationReport
+from ..model import Progress
+from ..reports import ValidationReport
 from .authoring import AuthoredMigration
 
 

@@ -21,7 +21,14 @@ from traitlets import Bool, Bunch, Float, TraitError, validate
 from .. import commands, config, render, urls
 from ..engine.manager import MigrationManager
 from ..errors import ConfigError, NbMigrateError
-from ..model import StatusReport, ValidationReport, normalize_version, version_key
+from ..model import (
+    normalize_version,
+    version_key,
+)
+from ..reports import (
+    StatusReport,
+    ValidationReport,
+)
 from ..sources import scaffold
 from ..sources.discover import FILE_RE
 from ..urls import mask_password

@@ -25,12 +25,14 @@ from ..errors import PlanError, UnknownVersion
 from ..model import (
     MigrationStatus,
     Progress,
-    RunReport,
-    SourceReport,
     State,
-    StatusReport,
     normalize_version,
     version_key,
+)
+from ..reports import (
+    RunReport,
+    SourceReport,
+    StatusReport,
 )
 from ..urls import mask_password
 from . import bridge

@@ -15,10 +15,10 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from ..errors import InvalidMigrationSet, SourceError, TransactionEndsEarly
-from ..model import NAME_RE, VERSION_RE, Migration, shorten, version_key, version_problem
+from ..model import NAME_RE, VERSION_RE, Connection, Migration, shorten, version_key, version_problem
 from .sqltext import (
     ENDS_EARLY,
     SqlTextError,
@@ -27,9 +27,6 @@ from .sqltext import (
     split_statements,
     transaction_control,
 )
-
-if TYPE_CHECKING:
-    from ..engine.database import Database
 
 FILE_RE = re.compile(r"^migration_(?P<version>[0-9]+)_(?P<name>.+)\.(?P<ext>py|sql)\Z")
 _BOM = b"\xef\xbb\xbf"
@@ -234,15 +231,15 @@ class SqlFileMigration(FileMigration):
         self.load()
         return self.down_statements is not None
 
-    async def up(self, db: Database) -> None:
+    async def up(self, db: Connection) -> None:
         self.load()
         await self._run(db, self.up_statements)
 
-    async def down(self, db: Database) -> None:
+    async def down(self, db: Connection) -> None:
         self.load()
         await self._run(db, self.down_statements or [])
 
-    async def _run(self, db: Database, statements: list[str]) -> None:
+    async def _run(self, db: Connection, statements: list[str]) -> None:
         for statement in statements:
             if self.transactional and is_transaction_control(statement):
                 continue  # a habit from hand-run scripts; nbmigrate owns the transaction
@@ -306,11 +303,11 @@ class PythonFileMigration(FileMigration):
             return self.target.reversible
         return getattr(self.target, "down", None) is not None
 
-    async def up(self, db: Database) -> None:
+    async def up(self, db: Connection) -> None:
         self.load()
         await self.target.up(db)
 
-    async def down(self, db: Database) -> None:
+    async def down(self, db: Connection) -> None:
         self.load()
         await self.target.down(db)
 

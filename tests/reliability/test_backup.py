@@ -389,7 +389,9 @@ def test_a_backup_killed_midway_is_reported_then_removed_by_the_next_command_tha
     assert usage["partial_bytes"] == sum(on_disk[p] for p in left) > 0
     assert usage["total_bytes"] == sum(on_disk.values())
     text = _cli(url, directory, "backups").stdout
-    assert f"{len(left)} partial backup file" in text and "the next command that takes the lock removes" in text
+    assert (
+        f"{len(left)} partial backup file" in text and "the next command that takes the lock removes" in text
+    )
 
     # The next command that takes the lock (here one that takes no backup of its own) removes it.
     assert _cli(url, directory, "up", "--no-backup").returncode == 0

@@ -34,7 +34,9 @@ T_UP = ("001", "t", "CREATE TABLE t (id INTEGER);", "DROP TABLE t;")
 @contextmanager
 def _tmpfs(where: Path, size: str = "1m") -> Iterator[Path]:
     where.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
@@ -149,9 +151,7 @@ def test_a_lock_file_that_cannot_be_created_is_named(read_only_place: Path, migr
     before = digest(db)
     make_read_only(read_only_place)
     line = the_line(cli(db, migrations, "up", "--no-backup"))
-    assert line == (
-        f"error: cannot write the migration lock file {db}.nbmigrate-lock: {READ_ONLY}"
-    ), line
+    assert line == (f"error: cannot write the migration lock file {db}.nbmigrate-lock: {READ_ONLY}"), line
     assert digest(db) == before and "t" not in tables(db)
 
 
@@ -292,7 +292,10 @@ def test_new_on_a_full_disk_names_the_file_and_leaves_no_temporary(disk: Path, t
     sql_migration(directory, *T_UP)
     fill(disk)
     line = the_line(cli(tmp_path / "app.db", directory, "new", "add_email"))
-    assert line == f"error: cannot write the migration file {directory}/migration_002_add_email.sql: {FULL} (ENOSPC)"
+    assert (
+        line
+        == f"error: cannot write the migration file {directory}/migration_002_add_email.sql: {FULL} (ENOSPC)"
+    )
     assert sorted(p.name for p in directory.iterdir()) == ["migration_001_t.sql"]
 
 
@@ -301,7 +304,9 @@ def test_new_in_a_read_only_folder_names_the_file(read_only_place: Path, tmp_pat
     sql_migration(directory, *T_UP)
     make_read_only(read_only_place)
     line = the_line(cli(tmp_path / "app.db", directory, "new", "add_email", "--python"))
-    assert line == f"error: cannot write the migration file {directory}/migration_002_add_email.py: {READ_ONLY}"
+    assert (
+        line == f"error: cannot write the migration file {directory}/migration_002_add_email.py: {READ_ONLY}"
+    )
 
 
 def test_a_migration_cell_in_a_read_only_folder_fails_short(
@@ -325,13 +330,17 @@ def test_a_migration_cell_in_a_read_only_folder_fails_short(
     shell.run_line_magic("load_ext", "nbmigrate")
     try:
         shell.run_line_magic("migrate", f"connect sqlite:///{tmp_path / 'nb.db'} --dir {read_only_place}")
-        result = shell.run_cell("%%migration 001 t\n-- up\nCREATE TABLE t (id INTEGER);\n-- down\nDROP TABLE t;\n")
+        result = shell.run_cell(
+            "%%migration 001 t\n-- up\nCREATE TABLE t (id INTEGER);\n-- down\nDROP TABLE t;\n"
+        )
     finally:
         shell.run_line_magic("unload_ext", "nbmigrate")
         InteractiveShell.clear_instance()
     failure = result.error_in_exec
     assert isinstance(failure, magics.CellFailure) and isinstance(failure.error, FileSystemFault)
-    expected = f"FileSystemFault: cannot write the migration file {read_only_place}/migration_001_t.sql: {READ_ONLY}"
+    expected = (
+        f"FileSystemFault: cannot write the migration file {read_only_place}/migration_001_t.sql: {READ_ONLY}"
+    )
     assert failure._render_traceback_() == [expected]
     assert list(read_only_place.iterdir()) == []
 
@@ -349,7 +358,9 @@ def test_the_runbooks_executed_copy_on_a_full_or_read_only_disk(
     out = disk / "out"
     out.mkdir()
     fill(disk)
-    done = harness.run("--db", f"sqlite:///{db}", "--dir", str(migrations), "runbook", str(notebook), "--output", f"{out}/")
+    done = harness.run(
+        "--db", f"sqlite:///{db}", "--dir", str(migrations), "runbook", str(notebook), "--output", f"{out}/"
+    )
     line = the_line(done)
     assert line.startswith(f"error: cannot write the runbook's executed copy {out}/book."), line
     assert line.endswith(f".ipynb: {FULL} (ENOSPC); the notebook ran to the end"), line
@@ -357,7 +368,9 @@ def test_the_runbooks_executed_copy_on_a_full_or_read_only_disk(
 
     (disk / "filler").unlink()
     make_read_only(disk)
-    done = harness.run("--db", f"sqlite:///{db}", "--dir", str(migrations), "runbook", str(notebook), "--output", f"{out}/")
+    done = harness.run(
+        "--db", f"sqlite:///{db}", "--dir", str(migrations), "runbook", str(notebook), "--output", f"{out}/"
+    )
     line = the_line(done)
     assert line.endswith(".ipynb: the file system is read-only (EROFS); the notebook ran to the end"), line
     assert list(out.iterdir()) == []
