@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import commands, config, render, urls
-from .errors import ConfigError, ConfirmationRequired, FileSystemFault, NbMigrateError
+from .errors import ConfigError, ConfirmationRequired, FileSystemFault, NbMigrateError, UsageError
+from .grammar import SHELL
 from .model import Progress
 from .reports import (
     RunReport,
@@ -56,11 +57,11 @@ def _main(args: list[str], run: _Run) -> int:
     except commands.HelpShown as shown:
         sys.stdout.write(str(shown))
         return EXIT_OK
-    except commands.ArgumentProblem as problem:
+    except UsageError as problem:
         line = " ".join(mask_password(str(problem)).split())  # one line, whatever was typed
         print(f"{line} (`nbmigrate --help` lists the commands)", file=sys.stderr)
         return EXIT_USAGE
-    if ns.command in commands.NOTEBOOK_ONLY:
+    if SHELL not in commands.COMMANDS[ns.command].faces:
         where = f"`{ns.command}` is for notebooks (%migrate {ns.command})"
         print(f"nbmigrate: {where}; in the shell pass --db URL to each command", file=sys.stderr)
         return EXIT_USAGE
@@ -74,7 +75,7 @@ def _main(args: list[str], run: _Run) -> int:
             run.manager = _manager(settings, ns)
             result = _run(run.manager, ns)
         run.finished = True
-    except (ConfirmationRequired, ConfigError) as exc:
+    except (ConfirmationRequired, ConfigError, UsageError) as exc:
         return _fail(exc, ns, EXIT_USAGE)
     except Exception as exc:  # NbMigrateError, or a surprise: one line either way, --debug for more
         return _fail(exc, ns, EXIT_FAILURE)
@@ -143,7 +144,7 @@ def _run(manager: MigrationManager, ns: argparse.Namespace) -> render.Result:
 
     async def run() -> render.Result:
         try:
-            return await commands.dispatch(manager, ns)
+            return await commands.dispatch_parsed(manager, ns)
         finally:
             await manager.db.disconnect()
 

@@ -1,6 +1,7 @@
 """Every error nbmigrate raises, under one root, each carrying the data that explains it.
 
     NbMigrateError
+    ├── UsageError                   bad arguments: one line, exit code 2 (help shown: HelpShown)
     ├── ConfigError                  bad URL, directory or setting
     ├── ConnectionFailed             the database could not be reached (URL shown masked)
     ├── SourceError                  one migration file or object is malformed (.path, .problem)
@@ -37,6 +38,10 @@ from typing import Any
 
 class NbMigrateError(Exception):
     """Root of every error nbmigrate raises on purpose."""
+
+
+class UsageError(NbMigrateError):
+    """Bad arguments, in one line; the shell exits 2, the notebook raises IPython's UsageError."""
 
 
 class ConfigError(NbMigrateError):

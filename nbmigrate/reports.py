@@ -25,6 +25,9 @@ class StatusReport:
     def rows(self) -> list[dict[str, Any]]:
         return [m.as_dict() for m in self.migrations]
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"database": self.database, "directory": self.directory, "migrations": self.rows}
+
 
 @dataclass(frozen=True)
 class ColumnInfo:
@@ -66,6 +69,9 @@ class SchemaReport:
     @property
     def rows(self) -> list[dict[str, Any]]:
         return [t.as_dict() for t in self.tables]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"database": self.database, "tables": self.rows}
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,16 @@ class RunReport:
     def rows(self) -> list[dict[str, Any]]:
         return [s.as_dict() for s in self.steps]
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "database": self.database,
+            "dry_run": self.dry_run,
+            "steps": self.rows,
+            "schema_change": self.schema_change.as_dict() if self.schema_change else None,
+            "message": self.message,
+        }
+
 
 @dataclass(frozen=True)
 class HistoryReport:
@@ -121,6 +137,9 @@ class HistoryReport:
     @property
     def rows(self) -> list[dict[str, Any]]:
         return [e.as_dict() for e in self.events]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"database": self.database, "events": self.rows}
 
 
 @dataclass(frozen=True)
@@ -135,6 +154,9 @@ class ValidationReport:
     def ok(self) -> bool:
         return not self.problems
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"database": self.database, "ok": self.ok, "checked": self.checked, "problems": self.problems}
+
 
 @dataclass(frozen=True)
 class SourceReport:
@@ -145,6 +167,10 @@ class SourceReport:
     path: Path | None
     text: str
 
+    def as_dict(self) -> dict[str, Any]:
+        path = str(self.path) if self.path else None
+        return {"version": self.version, "name": self.name, "path": path, "source": self.text}
+
 
 @dataclass(frozen=True)
 class NewFileReport:
@@ -153,6 +179,9 @@ class NewFileReport:
     version: str
     name: str
     path: Path
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "name": self.name, "path": str(self.path)}
 
 
 @dataclass(frozen=True)
@@ -214,3 +243,26 @@ class BackupReport:
     @property
     def rows(self) -> list[dict[str, Any]]:
         return [b.as_dict() for b in self.backups]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "directory": str(self.directory),
+            "backups": self.rows,
+            "restored": self.restored.as_dict() if self.restored else None,
+            "saved": self.saved.as_dict() if self.saved else None,
+            "usage": self.usage.as_dict(),
+        }
+
+
+# Everything a command returns: each has `as_dict()`, and a text and an HTML rendering (render/).
+Report = (
+    StatusReport
+    | RunReport
+    | HistoryReport
+    | ValidationReport
+    | SourceReport
+    | SchemaReport
+    | NewFileReport
+    | BackupReport
+)

@@ -14,19 +14,20 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def _subcommands() -> dict[str, object]:
-    action = next(a for a in commands.PARSER._actions if a.dest == "command")
-    return dict(action.choices)  # type: ignore[arg-type]
-
-
-SHELL_COMMANDS = sorted(set(_subcommands()) - {"connect", "dashboard"})
+SHELL_COMMANDS = [c.name for c in commands.in_face("shell")]
+NOTEBOOK_ONLY = [c.name for c in commands.in_face("notebook") if "shell" not in c.faces]
 
 
 @pytest.mark.parametrize("command", SHELL_COMMANDS)
 def test_every_cli_command_is_in_the_readme_with_help(command: str) -> None:
     assert re.search(rf"`nbmigrate {command}\b", README), f"README does not show `nbmigrate {command}`"
-    parser = _subcommands()[command]
-    assert parser.description, f"{command} has no help text"  # type: ignore[attr-defined]
+    assert commands.COMMANDS[command].summary, f"{command} has no help text"
+    assert f"\n    {command}" in commands.PARSER.format_help(), f"`nbmigrate --help` does not list {command}"
+
+
+@pytest.mark.parametrize("command", NOTEBOOK_ONLY)
+def test_every_notebook_only_command_is_in_the_readme(command: str) -> None:
+    assert re.search(rf"%migrate {command}\b", README), f"README does not show `%migrate {command}`"
 
 
 def test_readme_starts_with_the_two_commands() -> None:

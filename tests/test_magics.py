@@ -106,8 +106,7 @@ def states(shell: InteractiveShell) -> dict[str, str]:
 
 
 def test_grammar_is_shared() -> None:
-    assert magics.PARSER is commands.PARSER
-    assert cli.commands.PARSER is commands.PARSER
+    assert cli.commands is magics.commands is commands
     line = "down --to 2 --dry-run"
     assert magics._parse(line) == commands.parse(line.split())
 
@@ -446,8 +445,8 @@ def _complete(shell: InteractiveShell, line: str) -> list[str]:
 
 def test_completion_of_subcommands_and_versions(connected: InteractiveShell) -> None:
     _three(connected)
-    in_notebooks = [c for c in commands.COMMANDS if c not in commands.SHELL_ONLY]
-    assert "runbook" in commands.SHELL_ONLY and "runbook" not in in_notebooks
+    in_notebooks = [c.name for c in commands.in_face("notebook")]
+    assert "runbook" in commands.COMMANDS and "runbook" not in in_notebooks
     assert _complete(connected, "%migrate ") == sorted(in_notebooks)
     assert _complete(connected, "%migrate st") == ["status"]
     assert _complete(connected, "%migrate re") == sorted(c for c in in_notebooks if c.startswith("re"))

@@ -18,7 +18,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbmigrate import commands, runbook
 from nbmigrate.engine.database import Database
 from nbmigrate.engine.manager import MigrationManager
-from nbmigrate.errors import ConfigError
+from nbmigrate.errors import ConfigError, UsageError
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.timeout(180)
@@ -176,5 +176,5 @@ def test_the_kernel_is_this_python() -> None:
 def test_runbook_is_refused_inside_a_notebook(tmp_path: Path) -> None:
     ns = commands.parse(["runbook", "x.ipynb"])
     manager = MigrationManager(Database(f"sqlite:///{tmp_path / 'x.db'}"), tmp_path)
-    with pytest.raises(ConfigError, match="run it from a shell"):
-        asyncio.run(commands.dispatch(manager, ns))
+    with pytest.raises(UsageError, match="run it from a shell"):
+        asyncio.run(commands.dispatch_parsed(manager, ns))

@@ -16,7 +16,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from nbmigrate import commands, config, model
+from nbmigrate import commands, config, errors, model
 from nbmigrate.errors import ConfigError, InvalidMigrationSet
 from nbmigrate.sources import discover, scaffold
 from tests.conftest import query, sql_migration, write
@@ -202,7 +202,7 @@ def test_the_grammar_bounds_seconds_and_counts() -> None:
         ["down", "--steps", "0"],
         ["runbook", "x", "--timeout", "inf"],
     ):
-        with pytest.raises(commands.ArgumentProblem):
+        with pytest.raises(errors.UsageError):
             commands.parse(argv)
     assert config.check_seconds(config.MAX_SECONDS, "x") == config.MAX_SECONDS
 

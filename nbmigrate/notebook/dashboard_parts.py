@@ -68,7 +68,7 @@ class Row:
             f"<span style='color:{colour};font-weight:bold'>{icon} {html.escape(m.state.value)}</span>"
         )
         self.applied_label.value = html.escape(render.when(m.applied_at))
-        self.took_label.value = html.escape(took(m.execution_ms))
+        self.took_label.value = html.escape(render.duration(m.execution_ms))
         self.apply_button.tooltip = f"apply pending migrations up to and including {m.version}"
 
     def close(self) -> None:
@@ -142,12 +142,6 @@ def near(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
         return str(path)
-
-
-def took(ms: float | None) -> str:
-    if ms is None:
-        return ""
-    return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
 def joined(items: list[str]) -> str:

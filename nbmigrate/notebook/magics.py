@@ -18,9 +18,10 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Bunch, Float, TraitError, validate
 
-from .. import commands, config, render, urls
+from .. import commands, config, errors, render, urls
 from ..engine.manager import MigrationManager
 from ..errors import ConfigError, NbMigrateError
+from ..grammar import NOTEBOOK
 from ..model import (
     normalize_version,
     version_key,
@@ -35,9 +36,10 @@ from ..urls import mask_password
 from . import authoring, bridge, display
 
 T = TypeVar("T")
-PARSER = commands.PARSER  # the very parser the CLI uses: one grammar for both faces
-
-VERSION_COMMANDS = ("up", "mark", "unmark", "show", "history")  # take a VERSION positional
+# Options whose value is a VERSION: completion offers versions after them.
+_VERSION_OPTIONS = frozenset(
+    a.flags[-1] for c in commands.COMMANDS.values() for a in c.args if a.metavar == "VERSION"
+)
 
 
 class CellFailure(Exception):
@@ -107,7 +109,7 @@ class NbMigrate(Magics):
             if ns.command == "dashboard":
                 return self._dashboard(ns)
             manager = self._manager(ns)
-            result = self._run(manager, commands.dispatch(manager, ns), ns)
+            result = self._run(manager, commands.dispatch_parsed(manager, ns), ns)
             if isinstance(result, StatusReport):
                 self._ledger_versions = {m.version for m in result.migrations if m.applied}
             if isinstance(result, ValidationReport) and not result.ok:
@@ -194,14 +196,14 @@ class NbMigrate(Magics):
 
     def _candidates(self, words: list[str], token: str) -> list[str]:
         if not words:  # not `runbook`: it starts a kernel of its own, so %migrate refuses it
-            return [c for c in commands.COMMANDS if c not in commands.SHELL_ONLY]
-        command = words[0]
-        takes_version = (len(words) == 1 and command in VERSION_COMMANDS) or (
-            command == "down" and words[-1] == "--to"
-        )
+            return [c.name for c in commands.in_face(NOTEBOOK)]
+        command = commands.COMMANDS.get(words[0])
+        if command is None:
+            return []
+        takes_version = (len(words) == 1 and command.takes_version) or words[-1] in _VERSION_OPTIONS
         if takes_version and not token.startswith("-"):
             return self.known_versions()
-        return _options(command)
+        return command.long_options(NOTEBOOK)
 
     def known_versions(self) -> list[str]:
         """Versions of the migration files (even an invalid set) and of the last status seen."""
@@ -252,18 +254,8 @@ def _parse(line: str) -> argparse.Namespace | None:
     except commands.HelpShown as shown:
         print(_notebook_text(str(shown)))
         return None
-    except commands.ArgumentProblem as problem:
+    except errors.UsageError as problem:
         raise UsageError(_notebook_text(mask_password(str(problem))).splitlines()[0]) from None
-
-
-def _options(command: str) -> list[str]:
-    """The long options that make sense after `command` in a notebook."""
-    shell_only = {"--db", "--help"} | ({"--dir"} if command != "connect" else set())
-    for action in PARSER._actions:
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            options = {o for a in action.choices[command]._actions for o in a.option_strings}
-            return sorted(o for o in options if o.startswith("--") and o not in shell_only)
-    return []
 
 
 def _arg(check: Any, text: str) -> Any:
@@ -305,26 +297,10 @@ def _log_lines(verbose: bool) -> Iterator[None]:
 
 
 def _grammar() -> str:
-    """`%migrate?`: the shared parser's help, and each command's own arguments."""
-    common = {o for a in PARSER._actions for o in a.option_strings}
-    lines = []
-    for action in PARSER._actions:
-        if not isinstance(action, argparse._SubParsersAction):
-            continue
-        for name, sub in action.choices.items():
-            parts = [name]
-            for a in sub._actions:
-                if a.option_strings and (set(a.option_strings) & common):
-                    continue
-                if a.option_strings:
-                    flag = a.option_strings[-1]
-                    parts.append(f"[{flag}]" if a.nargs == 0 else f"[{flag} {a.metavar}]")
-                else:
-                    parts.append(f"[{a.metavar}]" if a.nargs == "?" else str(a.metavar))
-            if name == "connect":
-                parts.append("[--dir PATH]")
-            lines.append("  %migrate " + " ".join(parts))
-    return _notebook_text(PARSER.format_help()) + "\ncommands:\n" + "\n".join(lines) + "\n"
+    """`%migrate?`: every command the notebook offers, with its own arguments."""
+    common = " ".join(a.usage() for a in commands.COMMON if NOTEBOOK in a.faces)
+    lines = [f"  %migrate {c.usage(NOTEBOOK)}" for c in commands.in_face(NOTEBOOK)]
+    return f"usage: %migrate COMMAND {common}\n\ncommands:\n" + "\n".join(lines) + "\n"
 
 
 NbMigrate.migrate.__doc__ = (

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from nbmigrate import commands, config, urls
-from nbmigrate.errors import ConfigError, InvalidMigrationSet, SourceError
+from nbmigrate.errors import ConfigError, InvalidMigrationSet, SourceError, UsageError
 from nbmigrate.sources.discover import discover, looks_like_migration
 from nbmigrate.sources.sqltext import SqlTextError, parse_sql_migration
 from nbmigrate.urls import DatabaseURL, parse_url
@@ -418,7 +418,7 @@ def test_fuzzed_cli_arguments_exit_0_1_or_2_without_traceback(
     with bench.environment():
         try:
             ns = commands.parse(argv)
-        except (commands.ArgumentProblem, commands.HelpShown):
+        except (UsageError, commands.HelpShown):
             ns = None
         done = harness.main(*argv)
     assert done.returncode in (0, 1, 2), (argv, done.returncode, done.stderr)
@@ -445,7 +445,7 @@ def test_fuzzed_cli_arguments_exit_0_1_or_2_without_traceback(
 def test_fuzzed_magic_arguments_parse_or_fail_in_one_line(argv: list[str]) -> None:
     try:
         ns = commands.parse(argv)
-    except commands.ArgumentProblem as problem:
+    except UsageError as problem:
         message = str(problem).strip()
         typed = sum(a.count("\n") for a in argv)  # a newline inside an argument is echoed as typed
         assert message and message.count("\n") <= typed, message
