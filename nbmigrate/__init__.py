@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib
 
+from ._version import __version__
+
 # Not `from typing import ...`: this module loads before a Ctrl-C at start-up can be handled
 # (__main__.py), so it stays as light as it can be.
 TYPE_CHECKING = False
-
-__version__ = "0.1.0"
 
 # Names are imported on first use (PEP 562), so `nbmigrate status` and `nbmigrate up` with
 # nothing to do never pay for asyncio and the database drivers.

@@ -1,10 +1,14 @@
 """Every error nbmigrate raises, under one root, each carrying the data that explains it.
 
     NbMigrateError
-    ├── UsageError                   bad arguments: one line, exit code 2 (help shown: HelpShown)
+    ├── UsageError                   bad arguments: one line, exit code 2 (also a ValueError)
+    ├── HelpShown                    (grammar.py) `--help` was asked: its text, not an error
+    ├── MisuseError                  nbmigrate called in a way it cannot serve
+    │   └── NotConnected             a database used before `await db.connect()`
     ├── ConfigError                  bad URL, directory or setting
     ├── ConnectionFailed             the database could not be reached (URL shown masked)
     ├── SourceError                  one migration file or object is malformed (.path, .problem)
+    │   (SqlTextError, sources/sqltext.py: malformed .sql text (.line), also a ValueError)
     ├── InvalidMigrationSet          one or more SourceErrors; nothing runs (.problems)
     ├── UnknownVersion               a VERSION argument names no migration (.version)
     ├── PlanError                    the request cannot be carried out as asked
@@ -22,10 +26,15 @@
     │                                that hits one still fails that migration
     ├── BackupError                  no backup possible or none to restore (.database)
     ├── TransactionEndsEarly         ROLLBACK (or the like) inside nbmigrate's transaction (.statement)
-    └── MigrationFailed              a migration raised (.version, .path, .statement, .db_message)
+    ├── MigrationFailed              a migration raised (.version, .path, .statement, .db_message)
+    ├── CellFailure                  (notebook/magics.py) a run-time failure, failing the cell shortly
+    └── DashboardBusy, ActionInterrupted (notebook/widgets.py) an action while another runs; a Stop
 
-    Interrupt (a KeyboardInterrupt, not an error): raised by nbmigrate into migration code
-    that blocks the event loop after Ctrl-C, so the interrupt is handled there too.
+    Interrupted (a KeyboardInterrupt, not an error: Ctrl-C must still stop whatever runs)
+    ├── Interrupt                    raised by nbmigrate into code that blocks the event loop
+    ├── Stopped                      (signals.py) the shell's run stopped by SIGINT or SIGTERM
+    ├── StillRunning                 (notebook/bridge.py) the work had not unwound in time
+    └── MigrationInterrupted         (notebook/magics.py) what an interrupt left, in one line
 
 The faces translate these: exit codes in the CLI, one-line errors in the notebook.
 """
@@ -40,7 +49,7 @@ class NbMigrateError(Exception):
     """Root of every error nbmigrate raises on purpose."""
 
 
-class UsageError(NbMigrateError):
+class UsageError(NbMigrateError, ValueError):
     """Bad arguments, in one line; the shell exits 2, the notebook raises IPython's UsageError."""
 
 
@@ -218,8 +227,23 @@ class TransactionEndsEarly(NbMigrateError):
         )
 
 
-class Interrupt(KeyboardInterrupt):
+class Interrupted(KeyboardInterrupt):
+    """Root of the interrupts nbmigrate raises: a KeyboardInterrupt, so Ctrl-C still stops anything."""
+
+
+class Interrupt(Interrupted):
     """Ctrl-C (or SIGTERM, or Stop) raised by nbmigrate into code that blocks the event loop."""
+
+
+class MisuseError(NbMigrateError):
+    """nbmigrate was called in a way it cannot serve: the message says how to call it."""
+
+
+class NotConnected(MisuseError):
+    """A database was used before it was connected."""
+
+    def __init__(self) -> None:
+        super().__init__("database is not connected; call `await db.connect()` first")
 
 
 class MigrationFailed(NbMigrateError):

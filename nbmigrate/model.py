@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from .errors import UsageError
+
 Params = Sequence[Any] | dict[str, Any] | None
 
 MAX_VERSION_DIGITS = 20
@@ -32,7 +34,7 @@ def normalize_version(text: str) -> str:
     text = text.strip()
     problem = version_problem(text)
     if problem is not None:
-        raise ValueError(problem)
+        raise UsageError(problem)
     return text.zfill(3) if len(text) < 3 else text
 
 
@@ -87,6 +89,11 @@ class Migration:
     name: str = ""
     description: str = ""
     transactional: bool = True
+    # PostgreSQL lock safety for this migration's session (`-- nbmigrate: lock_timeout=30s`);
+    # None: the settings' default. And the lint rules it allows (`allow = [...]` in Python).
+    lock_timeout: float | None = None
+    statement_timeout: float | None = None
+    allowed: frozenset[str] = frozenset()
 
     def __init__(
         self,

@@ -20,7 +20,7 @@ from collections.abc import Coroutine
 from types import FrameType
 from typing import Any, TypeVar
 
-from .errors import Interrupt
+from .errors import Interrupt, Interrupted
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ PATIENCE = 0.5  # seconds the loop has to take a cancellation before the interru
 _GIVE_UP_AT = 3  # signals; the last one abandons waiting for the rollback
 
 
-class Stopped(KeyboardInterrupt):
+class Stopped(Interrupted):
     """The run was stopped by a signal (`.signum`); `.abandoned` when nbmigrate stopped waiting for it."""
 
     def __init__(self, signum: int, abandoned: bool = False) -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from nbmigrate import Migration
 from nbmigrate.errors import InvalidMigrationSet, SourceError
-from nbmigrate.sources.discover import checksum_bytes, discover, load_all
+from nbmigrate.sources.discover import discover, load_all
+from nbmigrate.sources.file_migration import checksum_bytes
 from tests.conftest import sql_migration, write
 
 CLASS_MIGRATION = '''

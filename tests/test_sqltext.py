@@ -9,13 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbmigrate.sources.sqltext import (
-    SqlMigrationText,
-    SqlTextError,
-    is_transaction_control,
-    parse_sql_migration,
-    split_statements,
-)
+from nbmigrate.sources.sqlfile import SqlMigrationText, SqlTextError, parse_sql_migration
+from nbmigrate.sources.sqltext import is_transaction_control, split_statements
 
 FAST = settings(max_examples=200, deadline=None)
 

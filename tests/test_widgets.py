@@ -16,7 +16,7 @@ from nbmigrate import MigrationManager
 from nbmigrate.engine.database import Database
 from nbmigrate.model import State
 from nbmigrate.notebook import bridge
-from nbmigrate.notebook.widgets import Dashboard, DashboardBusy, Interrupted
+from nbmigrate.notebook.widgets import ActionInterrupted, Dashboard, DashboardBusy
 from tests.conftest import ROOT, run_cli, sql_migration
 from tests.conftest import user_tables as tables
 from tests.conftest import with_manager as on_db
@@ -308,7 +308,10 @@ async def down(db):
     assert started.exists() and dash.busy
     dash.cancel()
     dash.wait(timeout=30)
-    assert isinstance(dash.last_error, Interrupted) and "interrupted: apply all pending" in dash.banner.value
+    assert (
+        isinstance(dash.last_error, ActionInterrupted)
+        and "interrupted: apply all pending" in dash.banner.value
+    )
     assert tables(sqlite_url, migrations_dir) == set() and ledger(sqlite_url, migrations_dir) == {}
     assert states(dash) == {"001": "pending"} and not dash.rows["001"].apply_button.disabled
     assert ("apply", "001", "interrupted") in events(sqlite_url, migrations_dir)

@@ -16,7 +16,14 @@ from typing import Any
 
 import aiosqlite
 
-from ..errors import ConnectionFailed, DatabaseLocked, FileSystemFault, LockTimeout
+from ..errors import (
+    ConnectionFailed,
+    DatabaseLocked,
+    FileSystemFault,
+    LockTimeout,
+    NbMigrateError,
+    NotConnected,
+)
 from ..files import is_busy, os_fault, sqlite_fault_reason
 from ..reports import (
     ColumnInfo,
@@ -80,7 +87,7 @@ class SQLiteBackend(Backend):
     @property
     def conn(self) -> aiosqlite.Connection:
         if self._conn is None:
-            raise RuntimeError("database is not connected; call `await db.connect()` first")
+            raise NotConnected
         return self._conn
 
     async def open(self) -> None:
@@ -289,7 +296,7 @@ class SQLiteBackend(Backend):
         return dropped
 
 
-class _StatementFailed(Exception):
+class _StatementFailed(NbMigrateError):
     """Which statement of a batch SQLite refused, carried back from the worker thread."""
 
     def __init__(self, sql: str, error: sqlite3.OperationalError) -> None:

@@ -22,7 +22,7 @@ from contextlib import closing, suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..errors import BackupError, DatabaseLocked, FileSystemFault, NbMigrateError
+from ..errors import BackupError, DatabaseLocked, FileSystemFault, MisuseError, NbMigrateError
 from ..files import is_busy, os_fault, sqlite_fault_reason
 from ..reports import (
     BackupInfo,
@@ -175,7 +175,7 @@ def prune(db_file: Path, keep: int, protect: Collection[Path] = ()) -> list[Path
 
 def _take(db_file: Path, command: str, keep: int | None, timeout: float) -> BackupInfo:
     if not _NAME_RE.match(f"20000101T000000.000000Z-{command}.db"):
-        raise ValueError(f"not a command name: {command!r}")
+        raise MisuseError(f"not a command name: {command!r}")
     if not db_file.is_file():
         raise BackupError(str(db_file), f"cannot back up {db_file}: no such file")
     folder = backup_dir(db_file)

@@ -12,7 +12,7 @@ from typing import Any
 from .. import config
 from ..backends import backend_for
 from ..backends.base import Backend, Params, Statement
-from ..errors import NbMigrateError, TransactionEndsEarly
+from ..errors import MisuseError, NbMigrateError, TransactionEndsEarly
 from ..sources.sqltext import (
     ABSORBED,
     ENDS_EARLY,
@@ -248,7 +248,7 @@ class Database:
         A rollback (of the transaction, or of the savepoint they were queued in) drops them.
         """
         if not self._depth:
-            raise RuntimeError("before_commit() needs an open transaction")
+            raise MisuseError("before_commit() needs an open transaction")
         self._before_commit.extend(statements)
 
     async def _rollback_quietly(self) -> None:

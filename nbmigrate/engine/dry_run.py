@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import NbMigrateError
 from ..model import Migration
 from ..reports import (
     RunReport,
@@ -13,7 +14,7 @@ from .ledger_tables import LEDGER_TABLES
 from .runner import StepRunner
 
 
-class _DryRunRollback(Exception):
+class _DryRunRollback(NbMigrateError):  # control flow, never seen outside this module
     """Raised inside a dry run's transaction to roll it back."""
 
 

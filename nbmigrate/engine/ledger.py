@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..backends.base import Backend, Statement, current_user
 from ..model import AppliedRecord, Event, Migration
 from ..urls import mask_password

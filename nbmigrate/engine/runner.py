@@ -23,13 +23,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from ..backends.base import Statement
-from ..errors import DatabaseLocked, Interrupt, MigrationFailed
+from ..errors import DatabaseLocked, Interrupt, MigrationFailed, NbMigrateError
 from ..model import AppliedRecord, Interruption, Migration, Progress, StepResult
 from .database import Database
+from .flight import Flight, order_note, raised_text, stopped_by_lock
 from .ledger import Ledger, utcnow
 from .ledger_tables import CHECKPOINTS, REVERTING, RUNNING
 from .settle import settle, through_cancellation
@@ -41,33 +40,7 @@ ProgressCallback = Callable[[Progress], None]
 INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt)
 
 
-@dataclass
-class _Flight:
-    """The step in flight and how far it got."""
-
-    migration: Migration
-    direction: str  # "up" or "down"
-    run_id: str
-    started: datetime
-    t0: float = field(default_factory=time.perf_counter)
-    evidence: str | None = None  # the version text of its committed running/reverting row
-    finished: bool = False  # a non-transactional step's final ledger write committed
-    out_of_order: bool = False
-
-    @property
-    def ms(self) -> float:
-        return round((time.perf_counter() - self.t0) * 1000, 3)
-
-    @property
-    def action(self) -> str:
-        return "apply" if self.direction == "up" else "revert"
-
-    @property
-    def done_outcome(self) -> str:
-        return "applied" if self.direction == "up" else "reverted"
-
-
-class _StepFailed(Exception):
+class _StepFailed(NbMigrateError):
     """The migration's own code raised; carried out of its transaction so it is recorded after rollback."""
 
     def __init__(self, original: BaseException, statement: str | None, message: str) -> None:
@@ -84,7 +57,7 @@ class StepRunner:
         self.db = db
         self.ledger = ledger
         self.on_progress = on_progress
-        self.flight: _Flight | None = None
+        self.flight: Flight | None = None
         self.interruption: Interruption | None = None  # set when an interrupt ended a step
 
     @property
@@ -115,7 +88,7 @@ class StepRunner:
                 await self._leave_evidence(flight, RUNNING, previous)
                 await self._call(m, "up")
                 await self._finish_unfinished(flight, self._applied_rows(flight, flight.evidence))
-        return StepResult(m.version, m.name, "up", "applied", duration_ms=flight.ms, note=_note(flight))
+        return StepResult(m.version, m.name, "up", "applied", duration_ms=flight.ms, note=order_note(flight))
 
     async def revert(
         self, m: Migration, record: AppliedRecord, run_id: str, index: int, total: int
@@ -166,7 +139,7 @@ class StepRunner:
                 steps.append(StepResult(m.version, m.name, direction, "skipped", note=note))
                 continue
             self._progress("start", m, direction, i, len(items))
-            flight = self.flight = _Flight(m, direction, "", utcnow())
+            flight = self.flight = Flight(m, direction, "", utcnow())
             db.trace = []
             try:
                 await self._call(m, direction)
@@ -188,9 +161,9 @@ class StepRunner:
     @asynccontextmanager
     async def _step(
         self, m: Migration, direction: str, run_id: str, index: int, total: int, *, atomic: bool = False
-    ) -> AsyncIterator[_Flight]:
+    ) -> AsyncIterator[Flight]:
         """Track the step in flight; on any ending but success, decide and record what happened."""
-        flight = self.flight = _Flight(m, direction, run_id, utcnow())
+        flight = self.flight = Flight(m, direction, run_id, utcnow())
         self.db.last_outcome = None
         self.db.step_version = m.version
         self._progress("start", m, direction, index, total)
@@ -201,7 +174,7 @@ class StepRunner:
             self.interruption, _ = await through_cancellation(self._interrupted(flight, atomic))
             raise
         except DatabaseLocked as exc:  # not logged: that write would wait for the same lock
-            raise exc.during(_stopped(flight, atomic)) from exc
+            raise exc.during(stopped_by_lock(flight, atomic)) from exc
         except _StepFailed as failure:
             raise await self._failed(flight, failure.message, failure.statement, atomic) from failure.original
         except self.db.backend.error_types as exc:
@@ -228,10 +201,10 @@ class StepRunner:
         except BaseException as exc:  # SystemExit, GeneratorExit, its own KeyboardInterrupt ...
             is_db_error = isinstance(exc, db.backend.error_types)
             statement = db.last_statement if is_db_error else None
-            message = str(exc) if is_db_error else _raised(exc)
+            message = str(exc) if is_db_error else raised_text(exc)
             raise _StepFailed(exc, statement, message) from exc
 
-    async def _interrupted(self, flight: _Flight, atomic: bool) -> Interruption:
+    async def _interrupted(self, flight: Flight, atomic: bool) -> Interruption:
         """What the interrupt left of the step in flight, from what was committed."""
         m = flight.migration
         if m.transactional or atomic:
@@ -249,7 +222,7 @@ class StepRunner:
         return Interruption(m.version, m.name, flight.direction, outcome)
 
     async def _failed(
-        self, flight: _Flight, message: str, statement: str | None, atomic: bool
+        self, flight: Flight, message: str, statement: str | None, atomic: bool
     ) -> MigrationFailed:
         """Record a failed step (never hiding it behind a second failure); the error to raise.
 
@@ -277,9 +250,9 @@ class StepRunner:
 
     # -- ledger writes ------------------------------------------------------------------
 
-    def _applied_rows(self, flight: _Flight, replaces: str | None) -> list[Statement]:
+    def _applied_rows(self, flight: Flight, replaces: str | None) -> list[Statement]:
         m = flight.migration
-        note = _note(flight)
+        note = order_note(flight)
         return [
             *self.ledger.record_statements(
                 m, execution_ms=flight.ms, replaces=replaces, out_of_order=flight.out_of_order
@@ -295,7 +268,7 @@ class StepRunner:
             ),
         ]
 
-    def _reverted_rows(self, flight: _Flight, stored_version: str | None) -> list[Statement]:
+    def _reverted_rows(self, flight: Flight, stored_version: str | None) -> list[Statement]:
         m = flight.migration
         rows = [self.ledger.removal(stored_version)] if stored_version is not None else []
         rows.append(
@@ -305,7 +278,7 @@ class StepRunner:
         )
         return rows
 
-    async def _leave_evidence(self, flight: _Flight, status: str, replaces: str | None) -> None:
+    async def _leave_evidence(self, flight: Flight, status: str, replaces: str | None) -> None:
         """Before a non-transactional step's first statement: a committed row saying it runs."""
         m = flight.migration
         rows = self.ledger.record_statements(
@@ -314,14 +287,14 @@ class StepRunner:
         await self._write(rows)
         flight.evidence = m.version
 
-    async def _finish_unfinished(self, flight: _Flight, rows: list[Statement]) -> None:
+    async def _finish_unfinished(self, flight: Flight, rows: list[Statement]) -> None:
         """A non-transactional step's final ledger write, with its batches' checkpoints cleared."""
         if await self.db.backend.has_table(CHECKPOINTS):
             rows = [*rows, self.ledger.checkpoints_removal(flight.migration.version)]
         await self._write(rows)
         flight.finished = True
 
-    async def _record_failure(self, flight: _Flight, message: str, statement: str | None) -> bool:
+    async def _record_failure(self, flight: Flight, message: str, statement: str | None) -> bool:
         """A non-transactional step failed or was interrupted: its row says failed. True once committed."""
         m = flight.migration
         rows = [
@@ -353,7 +326,7 @@ class StepRunner:
             return False
         return flight.evidence is not None
 
-    async def _log_quietly(self, flight: _Flight, outcome: str, error: str) -> None:
+    async def _log_quietly(self, flight: Flight, outcome: str, error: str) -> None:
         m = flight.migration
         event = self.ledger.event(
             flight.run_id,
@@ -383,28 +356,3 @@ class StepRunner:
     def _progress(self, phase: str, m: Migration, direction: str, index: int, total: int) -> None:
         if self.on_progress is not None:
             self.on_progress(Progress(phase, direction, m.version, m.name, index, total))
-
-
-def _stopped(flight: _Flight, atomic: bool) -> str:
-    """What a lock that stopped the step left of it, for DatabaseLocked."""
-    m = flight.migration
-    where = m.path.name if m.path else "registered in code"
-    if atomic:
-        kept = "the whole --atomic run was rolled back"
-    elif m.transactional:
-        kept = "nothing of it was kept"
-    else:
-        kept = f"not transactional: it may be partly {'applied' if flight.direction == 'up' else 'reverted'}"
-    return f"migration {m.version} ({where}) failed during {flight.direction}, {kept}"
-
-
-def _note(flight: _Flight) -> str | None:
-    return "out of order" if flight.out_of_order else None
-
-
-def _raised(exc: BaseException) -> str:
-    """One line naming what a migration raised: `ValueError: bad`, `raised SystemExit(0)`."""
-    if isinstance(exc, Exception):
-        return f"{type(exc).__name__}: {exc}"
-    detail = f"({exc})" if str(exc) else ""
-    return f"raised {type(exc).__name__}{detail}"

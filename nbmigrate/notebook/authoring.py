@@ -18,8 +18,9 @@ from ..model import (
 )
 from ..reports import RunReport
 from ..sources import scaffold
-from ..sources.discover import FILE_RE, checksum_bytes, checksum_text
-from ..sources.sqltext import SqlTextError, parse_sql_migration
+from ..sources.discover import FILE_RE
+from ..sources.file_migration import checksum_bytes, checksum_text
+from ..sources.sqlfile import SqlTextError, parse_sql_migration
 
 CREATED = "created"
 REWRITTEN = "rewritten"

@@ -22,7 +22,7 @@ from .. import config
 from ..config import Settings
 from ..engine.database import Database
 from ..engine.manager import MigrationManager
-from ..errors import ConfigError, ConnectionFailed, Interrupt, NbMigrateError
+from ..errors import ConfigError, ConnectionFailed, Interrupt, Interrupted, MisuseError, NbMigrateError
 from ..urls import mask_password
 
 T = TypeVar("T")
@@ -91,7 +91,7 @@ async def _cancel_all() -> None:
     await asyncio.get_running_loop().shutdown_asyncgens()
 
 
-class StillRunning(KeyboardInterrupt):
+class StillRunning(Interrupted):
     """An interrupt was asked, but the work had not unwound when the caller stopped waiting."""
 
 
@@ -144,7 +144,7 @@ def run(
     """
     if threading.current_thread() is _thread:
         coro.close()
-        raise RuntimeError("bridge.run() was called on the bridge loop itself; await the coroutine")
+        raise MisuseError("bridge.run() was called on the bridge loop itself; await the coroutine")
     loop = get_loop()
     handle = _Handle()
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -174,7 +174,7 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     """
     if threading.current_thread() is _thread:
         coro.close()
-        raise RuntimeError("bridge.submit() was called on the bridge loop itself; await the coroutine")
+        raise MisuseError("bridge.submit() was called on the bridge loop itself; await the coroutine")
     return asyncio.run_coroutine_threadsafe(coro, get_loop())
 
 

@@ -42,7 +42,7 @@ _VERSION_OPTIONS = frozenset(
 )
 
 
-class CellFailure(Exception):
+class CellFailure(errors.NbMigrateError):
     """A run-time failure: the cell fails (nbval and Run All stop) with a few lines, no traceback.
 
     `.error` is the nbmigrate error (MigrationFailed, LockTimeout ...) it stands for.
@@ -58,7 +58,7 @@ class CellFailure(Exception):
         return [f"{self.kind}: {first}", *(f"  {line.strip()}" for line in rest)]
 
 
-class MigrationInterrupted(KeyboardInterrupt):
+class MigrationInterrupted(errors.Interrupted):
     """A kernel interrupt, raised after the run was cancelled and rolled back: one line, no traceback."""
 
     def _render_traceback_(self) -> list[str]:

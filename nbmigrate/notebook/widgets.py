@@ -21,7 +21,7 @@ import ipywidgets as w
 
 from .. import render
 from ..engine.manager import MigrationManager
-from ..errors import PlanError, UnknownVersion
+from ..errors import MisuseError, NbMigrateError, PlanError, UnknownVersion
 from ..model import (
     MigrationStatus,
     Progress,
@@ -45,11 +45,11 @@ __all__ = ["Confirmation", "Dashboard", "DashboardBusy", "Row"]
 Action = Callable[[], Coroutine[Any, Any, Any]]
 
 
-class DashboardBusy(RuntimeError):
+class DashboardBusy(NbMigrateError, RuntimeError):
     """An action was asked while another one runs; `dash.wait()` first."""
 
 
-class Interrupted(RuntimeError):
+class ActionInterrupted(NbMigrateError):
     """The running action was cancelled; the manager rolled back the migration in flight."""
 
 
@@ -395,7 +395,7 @@ class Dashboard:
 
     def _confirmed(self, c: Confirmation) -> None:
         if c.state != "pending":
-            raise RuntimeError(f"this confirmation was already {c.state}; ask again")
+            raise MisuseError(f"this confirmation was already {c.state}; ask again")
         if self._running is not None:
             raise DashboardBusy(f"busy: {self._running}; wait for it to finish (dash.wait())")
         c.state = "confirmed"
@@ -453,14 +453,14 @@ class Dashboard:
             cancelled = self._cancel_asked == token
         try:
             if cancelled:
-                error = Interrupted(f"cancelled before it started: {what}")
+                error = ActionInterrupted(f"cancelled before it started: {what}")
             elif action is not None:
                 result, error = await self._act(action)
             report = await self.manager.status()
         except asyncio.CancelledError:
             interruption = self.manager.interruption
             said = interruption.describe() if interruption is not None else "nothing was running"
-            error = Interrupted(f"interrupted: {what}: {said}")
+            error = ActionInterrupted(f"interrupted: {what}: {said}")
             raise
         except Exception as exc:
             error = error or exc
@@ -519,7 +519,7 @@ class Dashboard:
     def _lost(self, token: int, future: concurrent.futures.Future[Any]) -> None:
         """After the job's future is done: finish if the job never ran (the bridge loop stopped)."""
         if token == self._token and self._running is not None and self._began != token:
-            stopped = Interrupted("the bridge loop stopped before it ran")
+            stopped = ActionInterrupted("the bridge loop stopped before it ran")
             self._finish(token, self._running, None, stopped, None)
 
     def _show_result(self, what: str, result: Any) -> None:

@@ -12,6 +12,7 @@ import json
 from functools import singledispatch
 from typing import Any
 
+from ..errors import MisuseError
 from ..reports import Report
 from .common import e
 
@@ -19,7 +20,7 @@ from .common import e
 @singledispatch
 def to_text(result: Any) -> str:
     """Plain text, as the shell prints it."""
-    raise TypeError(f"cannot render {type(result).__name__} as text")
+    raise MisuseError(f"cannot render {type(result).__name__} as text")
 
 
 @singledispatch

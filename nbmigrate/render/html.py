@@ -8,6 +8,7 @@ from ..model import State
 from ..reports import (
     BackupReport,
     HistoryReport,
+    NewFileReport,
     RunReport,
     SchemaReport,
     SourceReport,
@@ -77,6 +78,11 @@ def _(result: SourceReport) -> str:
         f"<p><b>{e(result.version)} {e(result.name)}</b> <small>{e(where)}</small></p>"
         f"<pre>{e(result.text.rstrip())}</pre>"
     )
+
+
+@to_html.register
+def _(result: NewFileReport) -> str:
+    return wrap(f"<p>created <code>{e(str(result.path))}</code></p>")
 
 
 @to_html.register

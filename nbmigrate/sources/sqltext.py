@@ -1,48 +1,19 @@
-"""Parse the text of ``.sql`` migration files and split SQL into statements."""
+"""SQL text: one linear lexer, statements split outside quotes and bodies, transaction control told apart."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 __all__ = [
     "ABSORBED",
     "ENDS_EARLY",
-    "SqlMigrationText",
-    "SqlTextError",
     "is_transaction_control",
     "might_hold_transaction_control",
-    "parse_sql_migration",
     "split_statements",
+    "tokens",
     "transaction_control",
 ]
-
-
-@dataclass(frozen=True)
-class SqlMigrationText:
-    """The sections of a ``.sql`` migration file.
-
-    ``up`` is the SQL of the up section (stripped, possibly several statements); ``down``
-    is that of the down section, or None when it holds no statement (irreversible);
-    ``transactional`` is False when the file says ``-- nbmigrate: transactional=false``.
-    """
-
-    up: str
-    down: str | None
-    transactional: bool
-
-
-class SqlTextError(ValueError):
-    """Malformed migration text; ``.line`` is the 1-based line number or None."""
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        self.message = message
-        self.line = line
-        super().__init__(message if line is None else f"line {line}: {message}")
-
-    def __reduce__(self) -> tuple[type[SqlTextError], tuple[str, int | None]]:
-        return (type(self), (self.message, self.line))
 
 
 # --------------------------------------------------------------------------- lexer
@@ -52,16 +23,16 @@ class SqlTextError(ValueError):
 # of each opened thing is found with str.find.  Everything in between is a "gap" of
 # ordinary SQL that is never copied, only looked at by position.
 
-_GAP = 0  # ordinary SQL text (words, punctuation, whitespace)
-_SEMI = 1  # a top-level ';'
-_LINE_COMMENT = 2  # '-- ...' up to, not including, the newline
-_BLOCK_COMMENT = 3  # '/* ... */' (not nested, as in SQLite)
-_QUOTED = 4  # '...', E'...', "...", `...`, [...], $tag$...$tag$
+GAP = 0  # ordinary SQL text (words, punctuation, whitespace)
+SEMI = 1  # a top-level ';'
+LINE_COMMENT = 2  # '-- ...' up to, not including, the newline
+BLOCK_COMMENT = 3  # '/* ... */' (not nested, as in SQLite)
+QUOTED = 4  # '...', E'...', "...", `...`, [...], $tag$...$tag$
 
 _SPECIAL = re.compile(r"--|/\*|['\"`\[$;]")
 _DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
 _ESCAPE_STOP = re.compile(r"[\\']")
-_NONSPACE = re.compile(r"\S")
+NONSPACE = re.compile(r"\S")
 
 _Token = tuple[int, int, int, bool]  # kind, start, end, closed
 
@@ -95,7 +66,7 @@ def _escape_string_end(text: str, pos: int) -> int:
         return i + 1
 
 
-def _tokens(text: str) -> Iterator[_Token]:
+def tokens(text: str) -> Iterator[_Token]:
     """Yield the top-level tokens of text; an unclosed token runs to the end."""
     n = len(text)
     gap = 0  # start of the current gap
@@ -107,15 +78,15 @@ def _tokens(text: str) -> Iterator[_Token]:
             break
         s = m.start()
         c = text[s]
-        kind = _QUOTED
+        kind = QUOTED
         if c == ";":
-            kind, end = _SEMI, s + 1
+            kind, end = SEMI, s + 1
         elif c == "-":
-            kind, end = _LINE_COMMENT, text.find("\n", s)
+            kind, end = LINE_COMMENT, text.find("\n", s)
             if end < 0:
                 end = n
         elif c == "/":
-            kind, end = _BLOCK_COMMENT, text.find("*/", s + 2)
+            kind, end = BLOCK_COMMENT, text.find("*/", s + 2)
             if end >= 0:
                 end += 2
         elif c == "'":
@@ -141,14 +112,14 @@ def _tokens(text: str) -> Iterator[_Token]:
             if end >= 0:
                 end += len(tag)
         if gap < s:
-            yield (_GAP, gap, s, True)
+            yield (GAP, gap, s, True)
         if end < 0:
             yield (kind, s, n, False)
             return
         yield (kind, s, end, True)
         gap = pos = end
     if gap < n:
-        yield (_GAP, gap, n, True)
+        yield (GAP, gap, n, True)
 
 
 # --------------------------------------------------------------------- statements
@@ -224,12 +195,12 @@ def split_statements(sql: str) -> list[str]:
     # Just after a ';', a '-- comment' on the rest of its line belongs to neither
     # statement (it usually remarks on the one before); it is skipped.
     same_line = False
-    for kind, s, e, _closed in _tokens(text):
+    for kind, s, e, _closed in tokens(text):
         if same_line:
-            same_line = kind == _GAP and _INLINE_SPACE.fullmatch(text, s, e) is not None
-            if kind == _LINE_COMMENT:
+            same_line = kind == GAP and _INLINE_SPACE.fullmatch(text, s, e) is not None
+            if kind == LINE_COMMENT:
                 start = e
-        if kind == _GAP:
+        if kind == GAP:
             scan_from = s
             if head != _HEAD_DONE:
                 for w in _WORD_OR_CHAR.finditer(text, s, e):
@@ -246,11 +217,11 @@ def split_statements(sql: str) -> list[str]:
                         break
             if body is not None:
                 body.scan(text, scan_from, e)
-        elif kind == _QUOTED:
+        elif kind == QUOTED:
             head = _HEAD_DONE
             if body is not None:
                 body.at_start = False
-        elif kind == _SEMI:
+        elif kind == SEMI:
             if body is not None:
                 body.semicolon()
                 if body.depth:
@@ -319,130 +290,3 @@ def is_transaction_control(statement: str) -> bool:
 def might_hold_transaction_control(sql: str) -> bool:
     """False when `sql` certainly holds no transaction-control statement (a cheap pre-check)."""
     return _MIGHT_CONTROL.search(sql) is not None
-
-
-# ---------------------------------------------------------------- migration files
-
-_MARKER = re.compile(r"--\s*(?:migrate\s*:\s*)?(up|down)\s*", re.IGNORECASE)
-_DIRECTIVE_PREFIX = re.compile(r"--\s*nbmigrate\s*:", re.IGNORECASE)
-_DIRECTIVE = re.compile(r"--\s*nbmigrate\s*:\s*transactional\s*=\s*(true|false)\s*", re.IGNORECASE)
-
-_UNCLOSED = {
-    "'": "string literal",
-    '"': "quoted identifier",
-    "`": "quoted identifier",
-    "[": "bracketed identifier",
-    "$": "dollar-quoted string",
-    "/": "block comment",
-}
-
-
-def _line_of(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
-
-
-def _starts_line(text: str, pos: int) -> bool:
-    line_start = text.rfind("\n", 0, pos) + 1
-    return line_start == pos or text[line_start:pos].isspace()
-
-
-def _excerpt(text: str, pos: int, limit: int = 40) -> str:
-    end = text.find("\n", pos)
-    snippet = (text[pos:] if end < 0 else text[pos:end]).strip()
-    return snippet if len(snippet) <= limit else snippet[: limit - 3] + "..."
-
-
-@dataclass(frozen=True)
-class _Marker:
-    name: str  # "up" or "down"
-    start: int  # offset of the '--'
-    end: int  # offset just after the marker text (its newline or the end of text)
-    line: int
-
-
-def parse_sql_migration(text: str) -> SqlMigrationText:
-    """Parse a ``.sql`` migration: ``-- up`` and ``-- down`` sections and directives.
-
-    A leading BOM is dropped and line endings are normalised to '\\n' first.  Raises
-    SqlTextError (with a line number where one applies) when the text is malformed.
-    """
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-
-    markers: list[_Marker] = []
-    # first_sql[i]: offset of the first SQL in the i-th stretch between markers, or None
-    first_sql: list[int | None] = [None]
-    transactional: bool | None = None
-    directive_line = 0
-    for kind, s, e, closed in _tokens(text):
-        if not closed:
-            what = _UNCLOSED[text[s]]
-            raise SqlTextError(
-                f"unterminated {what}: the one opened on this line is never closed", _line_of(text, s)
-            )
-        if kind == _GAP:
-            if first_sql[-1] is None:
-                m = _NONSPACE.search(text, s, e)
-                if m is not None:
-                    first_sql[-1] = m.start()
-        elif kind == _QUOTED:
-            if first_sql[-1] is None:
-                first_sql[-1] = s
-        elif kind == _LINE_COMMENT and _starts_line(text, s):
-            comment = text[s:e]
-            marker = _MARKER.fullmatch(comment)
-            if marker is not None:
-                name = marker.group(1).lower()
-                markers.append(_Marker(name, s, e, _line_of(text, s)))
-                first_sql.append(None)
-            elif _DIRECTIVE_PREFIX.match(comment):
-                line = _line_of(text, s)
-                directive = _DIRECTIVE.fullmatch(comment)
-                if directive is None:
-                    raise SqlTextError(
-                        f"unrecognised directive {_excerpt(text, s)!r}; "
-                        "expected '-- nbmigrate: transactional=false' (or =true)",
-                        line,
-                    )
-                value = directive.group(1).lower() == "true"
-                if transactional is not None and transactional != value:
-                    raise SqlTextError(
-                        "conflicting '-- nbmigrate: transactional' directives "
-                        f"(line {directive_line} says {str(transactional).lower()})",
-                        line,
-                    )
-                transactional, directive_line = value, line
-
-    ups = [m for m in markers if m.name == "up"]
-    downs = [m for m in markers if m.name == "down"]
-    if not ups:
-        raise SqlTextError("no '-- up' marker: the up SQL must follow a line reading '-- up'")
-    if len(ups) > 1:
-        raise SqlTextError(f"duplicate '-- up' marker (the first is on line {ups[0].line})", ups[1].line)
-    if not downs:
-        raise SqlTextError(
-            "no '-- down' marker: add a '-- down' line after the up SQL "
-            "(leave its section empty for an irreversible migration)"
-        )
-    if len(downs) > 1:
-        raise SqlTextError(
-            f"duplicate '-- down' marker (the first is on line {downs[0].line})", downs[1].line
-        )
-    up, down = ups[0], downs[0]
-    if down.start < up.start:
-        raise SqlTextError(f"'-- down' marker comes before the '-- up' marker (line {up.line})", down.line)
-    before = first_sql[0]
-    if before is not None:
-        raise SqlTextError(
-            f"SQL before the '-- up' marker ({_excerpt(text, before)!r}); only comments may precede it",
-            _line_of(text, before),
-        )
-    if first_sql[1] is None:
-        raise SqlTextError("the up section contains no SQL statement", up.line)
-    return SqlMigrationText(
-        up=text[up.end : down.start].strip(),
-        down=text[down.end :].strip() if first_sql[2] is not None else None,
-        transactional=True if transactional is None else transactional,
-    )

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from nbmigrate import commands, config, urls
 from nbmigrate.errors import ConfigError, InvalidMigrationSet, SourceError, UsageError
 from nbmigrate.sources.discover import discover, looks_like_migration
-from nbmigrate.sources.sqltext import SqlTextError, parse_sql_migration
+from nbmigrate.sources.sqlfile import SqlTextError, parse_sql_migration
 from nbmigrate.urls import DatabaseURL, parse_url
 from tests.conftest import sql_migration
 
