@@ -27,12 +27,14 @@ demo: $(VENV)/.installed-core
 	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations up
 	$(VENV)/bin/nbmigrate --db sqlite:///$(DEMO_DB) --dir migrations status
 
-test: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check nbmigrate tests bench
+test: lint
 	$(PY) -m pytest -q
 
+# ruff, mypy --strict on the package, and import-linter's layer contracts (pyproject.toml).
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check nbmigrate tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # The reliability suite at full counts (200 SIGKILLs per database, 20 rounds of each race,
 # thousands of fuzz examples); about half an hour, never more than 45 minutes. The figures

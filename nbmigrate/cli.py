@@ -153,12 +153,12 @@ def _run(manager: MigrationManager, ns: argparse.Namespace) -> render.Result:
 
 def _runbook(ns: argparse.Namespace) -> int:
     """Run a notebook in a kernel of its own; print one line; exit 1 at the first failing cell."""
-    from . import runbook  # nbclient only when a runbook is run
+    from . import runbook, runbook_copy  # nbclient only when a runbook is run
 
     try:
         report = runbook.run(
             Path(ns.notebook),
-            ns.db or os.environ.get(runbook.URL_VARIABLE) or None,
+            ns.db or os.environ.get(runbook_copy.URL_VARIABLE) or None,
             runbook.parse_parameters(ns.parameters),
             Path(ns.output) if ns.output else None,
             ns.dir,

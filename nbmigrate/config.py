@@ -9,6 +9,7 @@ and `migrations/` (backups on, the newest 10 kept).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,9 @@ def _pyproject_table(cwd: Path) -> tuple[dict[str, Any], Path]:
             text = candidate.read_text(encoding="utf-8", errors="replace")
             if "[tool.nbmigrate]" not in text:
                 return {}, folder
-            try:
+            if sys.version_info >= (3, 11):
                 import tomllib
-            except ModuleNotFoundError:  # Python 3.10
+            else:  # pragma: no cover - Python 3.10
                 import tomli as tomllib
             try:
                 data = tomllib.loads(text)

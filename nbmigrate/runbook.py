@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 
-
 def run(
     notebook: Path,
     url: str | None = None,
@@ -93,7 +92,7 @@ def _read(notebook: Path, output: Path | None) -> Any:
     if not notebook.is_file():
         raise ConfigError(f"no notebook at {notebook}")
     try:
-        return nbformat.read(notebook, as_version=4)
+        return nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
     except Exception as exc:
         raise ConfigError(f"{notebook} is not a readable notebook: {exc}") from None
 
@@ -141,8 +140,8 @@ def _absolute(url: str) -> str:
 def kernel_manager() -> Any:
     """A kernel manager whose `python3` is this interpreter, whatever kernelspecs are installed."""
     from ipykernel.kernelspec import RESOURCES, get_kernel_dict
-    from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
 
     class ThisPython(KernelSpecManager):
         def get_kernel_spec(self, kernel_name: str) -> KernelSpec:

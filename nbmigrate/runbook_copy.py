@@ -133,7 +133,8 @@ def write_copy(nb: Any, target: Path) -> None:
 
 
 def failure(nb: Any, index: int, error: str | None = None) -> FailedCell:
-    cell = nb.cells[index] if nb.cells else {"source": "", "outputs": []}
+    """The cell that stopped the run: its place, first line and error's last line, masked."""
+    cell: Any = nb.cells[index] if nb.cells else {"source": "", "outputs": []}
     first = next((line.strip() for line in cell["source"].splitlines() if line.strip()), "")
     first = first if len(first) <= 80 else first[:79] + "…"
     if error is None:

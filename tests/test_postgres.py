@@ -22,7 +22,7 @@ import pytest
 from nbmigrate import MigrationManager, connect
 from nbmigrate.backends.postgres import connect_args, lock_key, rows_affected, to_dollar_placeholders
 from nbmigrate.engine.database import Database
-from nbmigrate.errors import ConnectionFailed, LockTimeout, MigrationFailed
+from nbmigrate.errors import ConnectionFailed, LockTimeout, MigrationFailed, MisuseError
 from nbmigrate.urls import parse_url
 from tests.conftest import ROOT, run_cli, sql_migration, with_db, write
 
@@ -111,7 +111,7 @@ def test_execute_fetch_iterate_with_native_placeholders(pg_url: str) -> None:
         async with db.transaction():  # inside a transaction: a server-side cursor
             got = [r[0] async for r in db.iterate("SELECT n FROM generate_series(1, $1) n", [1200])]
             assert got == list(range(1, 1201))
-        with pytest.raises(TypeError, match="positional"):
+        with pytest.raises(MisuseError, match="positional"):
             await db.execute("SELECT $1", {"a": 1})
         with pytest.raises(db.backend.error_types):
             await db.execute("SELECT * FROM nowhere")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nbmigrate import Database, MigrationManager
-from nbmigrate.errors import DatabaseLocked, MigrationFailed
+from nbmigrate.errors import DatabaseLocked, MigrationFailed, MisuseError
 from nbmigrate.model import Progress
 from tests.conftest import query, sql_migration, with_db
 from tests.conftest import user_tables as tables
@@ -27,7 +27,7 @@ def insert(db: Database, n: int) -> tuple[str, tuple[int]]:
 def test_before_commit_runs_with_the_commit_and_rollbacks_drop_it(db_url: str) -> None:
     async def body(db: Database) -> list[int]:
         await db.execute("CREATE TABLE t (n INTEGER)")
-        with pytest.raises(RuntimeError, match="open transaction"):
+        with pytest.raises(MisuseError, match="open transaction"):
             db.before_commit(insert(db, 0))
         async with db.transaction():
             await db.execute(*insert(db, 1))

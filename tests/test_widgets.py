@@ -14,6 +14,7 @@ import pytest
 
 from nbmigrate import MigrationManager
 from nbmigrate.engine.database import Database
+from nbmigrate.errors import MisuseError
 from nbmigrate.model import State
 from nbmigrate.notebook import bridge
 from nbmigrate.notebook.widgets import ActionInterrupted, Dashboard, DashboardBusy
@@ -141,7 +142,7 @@ def test_revert_asks_first_cancel_leaves_the_database_alone(
 
     dash.cancel_button.click()
     assert pending.state == "cancelled" and not shown(dash.confirm_bar) and dash.pending is None
-    with pytest.raises(RuntimeError, match="cancelled"):
+    with pytest.raises(MisuseError, match="cancelled"):
         pending.confirm()
     assert ledger(db_url, migrations_dir) == dict.fromkeys(["001", "002", "003"], "applied")
     assert tables(db_url, migrations_dir) == {"users", "posts"}

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..config import check_seconds
 from ..errors import ConfigError, ConnectionFailed, LockTimeout, MisuseError, NotConnected
+from ..model import Params
 from ..reports import (
     ColumnInfo,
     IndexInfo,
@@ -23,12 +24,12 @@ from ..reports import (
 )
 from ..urls import DatabaseURL, mask_password, parse_server, parse_url
 from . import postgres_sql as sql
-from .base import Backend, Params
+from .base import Backend
 
 try:
     import asyncpg
 except ImportError:  # pragma: no cover - exercised only without the extra
-    asyncpg = None
+    asyncpg = None  # type: ignore[assignment]
 
 _POLL_SECONDS = 0.05  # plus up to as much again of jitter, so waiting runs do not poll in step
 _CONNECT_TIMEOUT = 10.0
@@ -115,7 +116,12 @@ class PostgresBackend(Backend):
             # No statement cache: a migration may change a table between two identical
             # queries of one transaction, which a cached plan cannot survive.
             return await asyncpg.connect(
-                dsn, timeout=timeout, statement_cache_size=0, server_settings=settings, **credentials
+                dsn,
+                timeout=timeout,
+                statement_cache_size=0,
+                server_settings=settings,
+                user=credentials.get("user"),
+                password=credentials.get("password"),
             )
         except (
             OSError,

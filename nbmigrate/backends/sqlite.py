@@ -25,13 +25,14 @@ from ..errors import (
     NotConnected,
 )
 from ..files import is_busy, os_fault, sqlite_fault_reason
+from ..model import Params
 from ..reports import (
     ColumnInfo,
     IndexInfo,
     TableInfo,
 )
 from ..urls import DatabaseURL
-from .base import Backend, Params, Statement, holder_description
+from .base import Backend, Statement, holder_description
 from .sqlite_backup import FileBackups
 
 try:  # POSIX; on other systems runs are serialised within one process only

@@ -47,7 +47,7 @@ class FileBackups:
         self.file = db_file
         self.folder = backup_dir(db_file)
 
-    def list(self) -> list[BackupInfo]:
+    def newest_first(self) -> list[BackupInfo]:
         return list_backups(self.file)
 
     def find(self, which: str | None = None) -> BackupInfo:

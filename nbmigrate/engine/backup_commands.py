@@ -27,7 +27,7 @@ class BackupCommands(ManagerCore):
     async def list_backups(self) -> BackupReport:
         """The backups of this database file, newest first."""
         store = self._backups()
-        return BackupReport(self.db.display_url, store.folder, store.list(), usage=store.usage())
+        return BackupReport(self.db.display_url, store.folder, store.newest_first(), usage=store.usage())
 
     async def restore(self, which: str | None = None, *, backup: bool = True) -> BackupReport:
         """Put a backup back (default: the newest), under the lock; the current state is saved
@@ -41,7 +41,8 @@ class BackupCommands(ManagerCore):
             await self._log_restore(run.id, chosen, started)
             protect = {chosen.path} | ({saved.path} if saved else set())
             store.prune(self._backup_settings()[1], protect=protect)
-        return BackupReport(self.db.display_url, store.folder, store.list(), chosen, saved, store.usage())
+        found = store.newest_first()
+        return BackupReport(self.db.display_url, store.folder, found, chosen, saved, store.usage())
 
     def _backups(self) -> FileBackups:
         store = self.db.backend.backups()

@@ -11,8 +11,9 @@ from typing import Any
 
 from .. import config
 from ..backends import backend_for
-from ..backends.base import Backend, Params, Statement
+from ..backends.base import Backend, Statement
 from ..errors import MisuseError, NbMigrateError, TransactionEndsEarly
+from ..model import Params
 from ..sources.sqltext import (
     ABSORBED,
     ENDS_EARLY,

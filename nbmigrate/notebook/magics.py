@@ -187,12 +187,12 @@ class NbMigrate(Magics):
         """Subcommands after `%migrate `, versions where a VERSION goes, options after `-`."""
         found = re.search(r"%migrate\s+(?P<rest>.*)$", context.text_until_cursor)
         if found is None:
-            return {"completions": [], "suppress": False}
+            return _matched([], "", suppress=False)
         words = found["rest"].split()
         token = "" if not words or found["rest"][-1:].isspace() else words.pop()
         candidates = self._candidates(words, token)
         completions = [SimpleCompletion(c, type="nbmigrate") for c in candidates if c.startswith(token)]
-        return {"completions": completions, "suppress": bool(completions), "matched_fragment": token}
+        return _matched(completions, token, suppress=bool(completions))
 
     def _candidates(self, words: list[str], token: str) -> list[str]:
         if not words:  # not `runbook`: it starts a kernel of its own, so %migrate refuses it
@@ -218,6 +218,17 @@ class NbMigrate(Magics):
 
     def close(self) -> None:
         self.session.close()
+
+
+def _matched(completions: list[SimpleCompletion], token: str, *, suppress: bool) -> SimpleMatcherResult:
+    """IPython's matcher result: ours alone when we have some, nothing ordered specially."""
+    return {
+        "completions": completions,
+        "suppress": suppress,
+        "matched_fragment": token,
+        "do_not_suppress": set(),
+        "ordered": False,
+    }
 
 
 def _interrupt_text(manager: MigrationManager, stop: KeyboardInterrupt) -> str:
@@ -328,8 +339,9 @@ def unload(shell: InteractiveShell) -> None:
         shell.Completer.custom_matchers[:] = [
             m for m in shell.Completer.custom_matchers if getattr(m, "__self__", None) is not magics
         ]
-        if magics in shell.configurables:
-            shell.configurables.remove(magics)
+        configurables: list[Any] = shell.configurables  # IPython types it as shells; magics are there too
+        if magics in configurables:
+            configurables.remove(magics)
     shell.magics_manager.magics["line"].pop("migrate", None)
     shell.magics_manager.magics["cell"].pop("migration", None)
     bridge.stop()

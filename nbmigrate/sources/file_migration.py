@@ -34,8 +34,8 @@ class FileMigration(Migration):
         self._checksum: str | None = None
         self._loaded = False
 
-    @property  # type: ignore[override]
-    def path(self) -> Path:
+    @property
+    def path(self) -> Path:  # type: ignore[override]
         """Built on first use: listing thousands of files makes no Path objects."""
         if self._path is None:
             self._path = self.directory / self.filename
@@ -47,8 +47,8 @@ class FileMigration(Migration):
             self._data = self.path.read_bytes()
         return self._data
 
-    @property  # type: ignore[override]
-    def checksum(self) -> str:
+    @property
+    def checksum(self) -> str:  # type: ignore[override]
         """Read on first use: a no-op `up` never opens the files of applied migrations."""
         if self._checksum is None:
             self._checksum = checksum_bytes(self.read())
