@@ -590,7 +590,7 @@ def test_random_ctrl_c_during_up_and_down_is_reported_truly(
         if sent and proc.returncode == 130:
             interrupted += 1
             disagreements += [
-                f"trial {trial}: {p}"
+                f"trial {trial} ({command}): {p}; stdout {out!r}; stderr {err!r}"
                 for p in claims_match_database(command, out, err, before, after, set(expected))
             ]
         else:
