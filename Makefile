@@ -47,7 +47,7 @@ stress: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	mkdir -p build
 	$(PY) bench/run.py --markdown build/bench.md
-	$(PY) bench/run.py --sizes 10,10000 --scenarios noop,status --tools nbmigrate,nbmigrate-nocache,floor-sqlite3,floor-aiosqlite,yoyo \
+	$(PY) bench/run.py --sizes 10,10000 --scenarios noop,status --tools nbmigrate,nbmigrate-engine,floor-sqlite3,floor-aiosqlite,yoyo \
 		--repeat 3 --markdown build/bench-10000.md
 	$(PY) bench/data_migration.py --rows 1000000
 

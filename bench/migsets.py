@@ -9,7 +9,7 @@ from pathlib import Path
 FORMAT = "2"
 
 # These share one set of .sql files.
-SQL_TOOLS = ("nbmigrate", "nbmigrate-nocache", "floor-sqlite3", "floor-aiosqlite")
+SQL_TOOLS = ("nbmigrate", "nbmigrate-engine", "floor-sqlite3", "floor-aiosqlite")
 
 
 def width(n: int) -> int:

@@ -45,9 +45,8 @@ NBMIGRATE = VENV_BIN / "nbmigrate"
 ANCHORS = BENCH / ".venv-anchors"  # gitignored
 ANCHOR_PACKAGES = ["alembic", "sqlalchemy", "yoyo-migrations"]
 
-TOOLS = ["nbmigrate", "nbmigrate-nocache", "floor-sqlite3", "floor-aiosqlite", "alembic", "yoyo"]
-NBMIGRATE_TOOLS = ("nbmigrate", "nbmigrate-nocache")  # with and without the read cache (readcache.py)
-CACHE = WORK / "cache"  # nbmigrate's read cache, emptied at the start of each run
+TOOLS = ["nbmigrate", "nbmigrate-engine", "floor-sqlite3", "floor-aiosqlite", "alembic", "yoyo"]
+NBMIGRATE_TOOLS = ("nbmigrate", "nbmigrate-engine")  # with and without the stdlib fast path (readonly.py)
 ANCHOR_TOOLS = {"alembic", "yoyo"}
 FLOOR = "floor-aiosqlite"
 SCENARIOS = {
@@ -73,10 +72,7 @@ TARGET_LINEAR = 1.5  # apply/rollback: cost per added migration, last interval o
 # recompile the tools' own modules and alembic's revision files): a developer's usual setting.
 CHILD_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
 DROPPED_ENV = sorted(k for k in os.environ if k.startswith("PYTHON"))
-TOOL_ENV = {
-    "nbmigrate": {**CHILD_ENV, "NBMIGRATE_CACHE_DIR": str(CACHE)},
-    "nbmigrate-nocache": {**CHILD_ENV, "NBMIGRATE_CACHE_DIR": ""},
-}
+TOOL_ENV: dict[str, dict[str, str]] = {}
 
 
 def log(message: str) -> None:
@@ -116,7 +112,8 @@ def commands(tool: str, set_dir: Path, db: str) -> dict[str, list[str]]:
     """Each scenario's command line for one runner; `db` is relative to WORK (the cwd)."""
     url = f"sqlite:///{db}"
     if tool in NBMIGRATE_TOOLS:
-        base = [str(NBMIGRATE), "--db", url, "--dir", str(set_dir)]
+        program = [str(NBMIGRATE)] if tool == "nbmigrate" else [str(PY), str(BENCH / "nbmigrate_engine.py")]
+        base = [*program, "--db", url, "--dir", str(set_dir)]
         return {
             "apply": [*base, "up"],
             "noop": [*base, "up"],
@@ -524,10 +521,10 @@ def targets(results: Results, n: int) -> list[tuple[str, str, str]]:
     else:
         out.append((verdict(mine < floor), label, f"{mine:.3f} s vs {floor:.3f} s = {mine / floor:.2f}x"))
     for s in ("noop", "status"):
-        for tool in NBMIGRATE_TOOLS:  # with the read cache, and without (a fresh machine)
+        for tool in NBMIGRATE_TOOLS:  # with the stdlib fast path, and the engine answering all
             mine, yoyo = results.median(n, tool, s), results.median(n, "yoyo", s)
             if mine is None and tool != nb:
-                continue  # nbmigrate-nocache not selected
+                continue  # nbmigrate-engine not selected
             label = f"N={n} {SCENARIOS[s]}: {tool} faster than yoyo"
             if mine is None or yoyo is None:
                 out.append(("n/a", label, "not measured"))
@@ -774,7 +771,6 @@ def main() -> int:
     if DROPPED_ENV:
         notes.append(f"timed processes run without {', '.join(DROPPED_ENV)}")
     (WORK / "db").mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(CACHE, ignore_errors=True)  # the first run of each N fills it
     if ANCHOR_TOOLS & set(args.tools):
         skipped = ensure_anchors()
         if skipped:

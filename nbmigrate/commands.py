@@ -269,7 +269,14 @@ def _kind(arg: Arg) -> dict[str, Any]:
     return {"metavar": arg.metavar, **({"type": arg.type} if arg.type else {})}
 
 
-PARSER = _build()
+_parsers: list[argparse.ArgumentParser] = []
+
+
+def parser() -> argparse.ArgumentParser:
+    """The one parser, built on first use (it costs milliseconds every command would pay)."""
+    if not _parsers:
+        _parsers.append(_build())
+    return _parsers[0]
 
 
 def in_face(face: str) -> list[Command]:
@@ -279,7 +286,7 @@ def in_face(face: str) -> list[Command]:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse arguments with the shared grammar; raise UsageError or HelpShown."""
-    ns = PARSER.parse_args(argv)
+    ns = parser().parse_args(argv)
     for arg in COMMON:
         if not hasattr(ns, arg.name):
             setattr(ns, arg.name, arg.initial)

@@ -11,7 +11,7 @@ from tests.conftest import ROOT, child_env
 
 def test_run_py_measures_every_scenario_and_checks_each_runner(tmp_path: Path) -> None:
     report = tmp_path / "bench.md"
-    tools = "nbmigrate,nbmigrate-nocache,floor-sqlite3,floor-aiosqlite"
+    tools = "nbmigrate,nbmigrate-engine,floor-sqlite3,floor-aiosqlite"
     tiny = "--sizes 3 --repeat 1 --warmup 0 --import-repeat 1".split()
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), *tiny, "--tools", tools, "--markdown", str(report)],

@@ -22,7 +22,7 @@ NOTEBOOK_ONLY = [c.name for c in commands.in_face("notebook") if "shell" not in 
 def test_every_cli_command_is_in_the_readme_with_help(command: str) -> None:
     assert re.search(rf"`nbmigrate {command}\b", README), f"README does not show `nbmigrate {command}`"
     assert commands.COMMANDS[command].summary, f"{command} has no help text"
-    assert f"\n    {command}" in commands.PARSER.format_help(), f"`nbmigrate --help` does not list {command}"
+    assert f"\n    {command}" in commands.parser().format_help(), f"`nbmigrate --help` does not list {command}"
 
 
 @pytest.mark.parametrize("command", NOTEBOOK_ONLY)

@@ -8,7 +8,6 @@ every command's result type in every format.
 
 from __future__ import annotations
 
-import json
 from functools import singledispatch
 from typing import Any
 
@@ -35,6 +34,8 @@ def to_data(result: Report) -> Any:
 
 
 def to_json(result: Report) -> str:
+    import json  # only for --json
+
     return json.dumps(to_data(result), indent=2, default=str)
 
 
