@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import Any
 from .engine.database import Database
 from .engine.ledger_tables import CHECKPOINTS
 from .errors import ConfigError
+from .progress import RowBar
 
 logger = logging.getLogger("nbmigrate.batches")
 
@@ -195,7 +195,7 @@ async def _drive(
             logger.info("skipping %s: it finished in an earlier run of this migration", job)
             return BatchResult(0, 0, after, time.perf_counter() - started)
     total = await _count(db, table, key, where, after)
-    bar = _progress(total, table, progress)
+    bar = RowBar(total, table, progress)
     rows_done = count = 0
     try:
         async for last_key, rows, update in batches(after):
@@ -207,9 +207,9 @@ async def _drive(
                 await update()
             rows_done += rows
             count += 1
-            bar(rows, rows_done)
+            bar.update(rows, rows_done)
     finally:
-        bar(0, -1)
+        bar.close()
     if checkpoint is not None:
         await checkpoint.finish()
     return BatchResult(rows_done, count, after, time.perf_counter() - started)
@@ -297,33 +297,6 @@ class _Checkpoint:
         for column, ddl in _CHECKPOINT_COLUMNS.items():
             if column not in have:
                 await backend.execute(f"ALTER TABLE {CHECKPOINTS} ADD COLUMN {column} {ddl}")
-
-
-def _progress(total: int, label: str, enabled: bool | None) -> Callable[[int, int], None]:
-    """A tqdm bar on a terminal or in a notebook; a log line per ~10% otherwise."""
-    if enabled is None:
-        enabled = sys.stderr.isatty() or "ipykernel" in sys.modules
-    if enabled:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, unit="row", desc=label, leave=False)
-
-        def update(step: int, done: int) -> None:
-            if done < 0:
-                bar.close()
-            else:
-                bar.update(step)
-
-        return update
-    every = max(total // 10, 1)
-    next_report = [every]
-
-    def log(step: int, done: int) -> None:
-        if done >= next_report[0]:
-            logger.info("%s: %d of %d rows", label, done, total)
-            next_report[0] = done + every
-
-    return log
 
 
 def _check_identifier(name: str) -> None:

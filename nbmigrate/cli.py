@@ -212,28 +212,12 @@ def _json_value(value: object) -> object:
 
 
 def _progress_bar() -> Callable[[Progress], None] | None:
-    """A tqdm bar on a terminal for runs of several migrations; nothing otherwise."""
+    """A bar on a terminal for runs of several migrations; nothing otherwise."""
     if not sys.stderr.isatty():
         return None
-    bar = None
+    from .progress import StepBar
 
-    def update(p: Progress) -> None:
-        nonlocal bar
-        if p.total < 2:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=p.total, unit="migration", file=sys.stderr, leave=False)
-        if p.phase == "start":
-            bar.set_description(f"{p.direction} {p.version}")
-        else:
-            bar.update(1)
-            if p.index + 1 == p.total:
-                bar.close()
-                bar = None
-
-    return update
+    return StepBar(sys.stderr).show
 
 
 if __name__ == "__main__":  # pragma: no cover

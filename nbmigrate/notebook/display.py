@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import html
 import queue
-import sys
 from typing import Any
 
 from .. import render
 from ..model import Progress
+from ..progress import StepBar
 from ..reports import ValidationReport
 from .authoring import AuthoredMigration
 
@@ -120,7 +120,7 @@ class ProgressBar:
         self.enabled = enabled
         self.in_flight: Progress | None = None
         self._events: queue.SimpleQueue[Progress] = queue.SimpleQueue()
-        self._bar: Any = None
+        self._bar = StepBar()
 
     def report(self, p: Progress) -> None:
         """The manager's on_progress callback; safe on any thread."""
@@ -136,39 +136,10 @@ class ProgressBar:
             except queue.Empty:
                 return
             try:
-                self._show(p)
+                self._bar.show(p)
             except Exception:  # a display problem must never break a migration run
                 self.enabled = False
-                self._bar = None
 
     def close(self) -> None:
         self.pump()
-        if self._bar is not None:
-            bar, self._bar = self._bar, None
-            bar.close()
-
-    def _show(self, p: Progress) -> None:
-        if p.total < 2:
-            return
-        if self._bar is None:
-            if p.phase != "start":
-                return
-            self._bar = _new_bar(p.total, p.index)
-        if p.phase == "start":
-            self._bar.set_description(f"{p.direction} {p.version} {p.name}", refresh=False)
-            self._bar.refresh()
-        else:
-            self._bar.update(1)
-
-
-def _new_bar(total: int, done: int) -> Any:
-    """tqdm.auto's bar: ipywidgets in a kernel, text on stderr elsewhere or when widgets fail."""
-    options: dict[str, Any] = {"total": total, "initial": done, "unit": "migration", "leave": False}
-    try:
-        from tqdm.auto import tqdm
-
-        return tqdm(**options)
-    except Exception:  # ipywidgets missing or not usable here
-        from tqdm.std import tqdm as text_tqdm
-
-        return text_tqdm(file=sys.stderr, **options)
+        self._bar.close()
