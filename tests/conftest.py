@@ -239,6 +239,36 @@ def seed_era_database(path: Path) -> Path:
     return path
 
 
+def main_in_process(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`nbmigrate ARGS` through `nbmigrate.cli.main` in this process, as a child would see it:
+    nbmigrate's variables cleared (then `env` set), `cwd` as the working directory."""
+    import contextlib
+    import io
+    import logging
+
+    from nbmigrate import cli
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    handlers, level = logging.root.handlers[:], logging.root.level
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.clear()
+        os.environ.update({**child_env(), **(env or {})})
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(list(args))
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        logging.root.handlers[:] = handlers  # main() configures logging once per process
+        logging.root.setLevel(level)
+    return subprocess.CompletedProcess(["nbmigrate", *args], code, out.getvalue(), err.getvalue())
+
+
 def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

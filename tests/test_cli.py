@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.conftest import ROOT, child_env, query, run_cli, sql_migration, write
+from tests.conftest import ROOT, child_env, main_in_process, query, run_cli, sql_migration, write
 
 LEDGER_TABLES = ("_migrations", "_migrations_log")
 SECRET = "s3cret"
@@ -93,7 +93,9 @@ def explain(r: subprocess.CompletedProcess[str]) -> str:
 
 
 class Project:
-    """One database and one migrations directory, driven through `python -m nbmigrate`."""
+    """One database and one migrations directory, driven through `nbmigrate.cli.main` in this
+    process (the tests below that need a real process, for exit codes, signals and start-up,
+    call `run_cli`)."""
 
     def __init__(self, url: str, directory: Path, cwd: Path) -> None:
         self.url = url
@@ -105,7 +107,7 @@ class Project:
         return self.url.startswith("sqlite:")
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return run_cli("--db", self.url, "--dir", str(self.dir), *args, cwd=self.cwd, env=env)
+        return main_in_process("--db", self.url, "--dir", str(self.dir), *args, cwd=self.cwd, env=env)
 
     def ok(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         r = self.run(*args, env=env)
