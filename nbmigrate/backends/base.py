@@ -113,6 +113,14 @@ class Backend(abc.ABC):
         return [await self.describe(n) for n in await self.table_names() if n not in exclude]
 
     @abc.abstractmethod
+    async def schema_fingerprint(self, prefix: str) -> str:
+        """A hash of every schema object's definition (those named `prefix...` left out), in one query.
+
+        Equal fingerprints: the same schema, as this database spells it. Cheap enough to take
+        after every step of a stairway test; the catalog explains a difference.
+        """
+
+    @abc.abstractmethod
     async def drop_all(self) -> list[str]:
         """Drop every table, view, index and trigger; return what was dropped."""
 

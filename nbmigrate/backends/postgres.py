@@ -204,6 +204,10 @@ class PostgresBackend(Backend):
 
     # -- schema -----------------------------------------------------------------------
 
+    async def schema_fingerprint(self, prefix: str) -> str:
+        rows = await self.fetch_all(sql.FINGERPRINT, (prefix,))
+        return str(rows[0][0] or "")
+
     async def has_table(self, name: str) -> bool:
         rows = await self.fetch_all(
             "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1", (name,)

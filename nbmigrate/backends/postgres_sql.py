@@ -86,3 +86,44 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.classid = $1 AND l.objid = $2
 """
+
+
+# Every object of the current schema that belongs to no extension, as its definition, hashed:
+# tables and their columns, constraints, indexes, views, triggers, functions, sequences, types.
+FINGERPRINT = """
+WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = current_schema()),
+ext AS (SELECT objid FROM pg_depend WHERE deptype = 'e'),
+rel AS (SELECT c.oid, c.relname, c.relkind FROM pg_class c, s
+        WHERE c.relnamespace = s.oid AND left(c.relname, length($1)) <> $1
+          AND c.oid NOT IN (SELECT objid FROM ext)),
+defs AS (
+    SELECT 'c ' || r.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+           || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+           || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') AS def
+    FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef d ON d.adrelid = r.oid AND d.adnum = a.attnum
+    WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f')
+    UNION ALL
+    SELECT 'k ' || r.relname || ' ' || pg_get_constraintdef(k.oid)
+    FROM pg_constraint k JOIN rel r ON r.oid = k.conrelid
+    UNION ALL
+    SELECT 'i ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN rel r ON r.oid = i.indrelid
+    UNION ALL
+    SELECT 'v ' || r.relname || ' ' || pg_get_viewdef(r.oid) FROM rel r WHERE r.relkind IN ('v', 'm')
+    UNION ALL
+    SELECT 't ' || pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN rel r ON r.oid = t.tgrelid
+    WHERE NOT t.tgisinternal
+    UNION ALL
+    SELECT 'f ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ') ' || md5(p.prosrc)
+    FROM pg_proc p, s WHERE p.pronamespace = s.oid AND left(p.proname, length($1)) <> $1
+      AND p.oid NOT IN (SELECT objid FROM ext)
+    UNION ALL
+    SELECT 's ' || r.relname FROM rel r WHERE r.relkind = 'S'
+    UNION ALL
+    SELECT 'e ' || t.typname || ' ' || coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                                                 FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+    FROM pg_type t, s WHERE t.typnamespace = s.oid AND t.typtype IN ('e', 'd')
+      AND t.oid NOT IN (SELECT objid FROM ext)
+)
+SELECT md5(coalesce(string_agg(def, E'\\n' ORDER BY def), '')) FROM defs
+"""

@@ -8,7 +8,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -249,6 +249,15 @@ class SQLiteBackend(Backend):
             os.close(fd)  # and with it the shared lock, if it was taken
         return False
 
+    async def schema_fingerprint(self, prefix: str) -> str:
+        rows = await self.fetch_all(
+            "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema "
+            "WHERE name NOT LIKE 'sqlite_%' AND substr(name, 1, length(?)) <> ? "
+            "AND substr(tbl_name, 1, length(?)) <> ? ORDER BY type, name",
+            (prefix, prefix, prefix, prefix),
+        )
+        return _digest(" ".join(str(v) for v in row) for row in rows)
+
     async def has_table(self, name: str) -> bool:
         rows = await self.fetch_all("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
         return bool(rows)
@@ -342,3 +351,9 @@ def _write_holder(fd: int, text: str) -> None:
         os.pwrite(fd, text.encode(), 0)
     except OSError as exc:
         logger.debug("could not write the lock holder: %s", exc)
+
+
+def _digest(lines: Iterable[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
